@@ -1,0 +1,113 @@
+"""The codec contract: how a modality turns into trunk tokens and back.
+
+A codec is an ``nn.Module`` built by a factory registered through ``jat_register_codecs``. It knows one modality
+(continuous vectors, integer vectors, images, image patches, text) and nothing about domains. All methods are
+batched over batch ``B`` and timesteps ``T`` (or sequence length ``L`` for token streams); ``H`` is the trunk
+width.
+
+Roles. A field plays one of three roles, which is passed to every method:
+
+- ``"observation"``: one token per timestep; ``encode`` receives the rewards received before each step;
+- ``"action"``: one token per timestep; no rewards;
+- ``"sequence"``: a token stream (text tokens, image patches) with ``L`` tokens per sample, not interleaved.
+
+A codec declares which roles it supports in ``roles`` and, for each, the data-set column it reads in
+``columns`` (``{"observation": "continuous_observations", "action": "continuous_actions"}``). The model uses
+``columns`` to route the keyword arguments of ``forward`` to codecs, so the core never names a column.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+OBSERVATION = "observation"
+ACTION = "action"
+SEQUENCE = "sequence"
+
+
+@dataclass
+class SharedParts:
+    """Parts owned by the core and handed to codec factories.
+
+    Attributes:
+        wte: the token table ``nn.Embedding(vocab_size, H)`` (text tokens, discrete values and actions).
+        head: the token head ``nn.Linear(H, vocab_size, bias=False)`` (text and discrete-action logits).
+    """
+
+    wte: nn.Embedding
+    head: nn.Linear
+
+
+class Codec(nn.Module):
+    """Base class of every codec. Subclasses set ``name``, ``roles``, ``columns`` and implement the methods.
+
+    Class attributes:
+        name: the registered name.
+        roles: the roles the codec supports (subset of ``("observation", "action", "sequence")``).
+        columns: data-set column read for each role.
+        sequence_order: for ``"sequence"`` codecs, where their tokens go when several are present in one
+            sample (lower first: image patches before text).
+        predicts: roles for which ``decode``/``loss`` are meaningful (e.g. discrete observations are not
+            predicted by the reference model).
+    """
+
+    name: ClassVar[str] = ""
+    roles: ClassVar[tuple[str, ...]] = ()
+    columns: ClassVar[dict[str, str]] = {}
+    sequence_order: ClassVar[int] = 0
+    predicts: ClassVar[tuple[str, ...]] = ()
+
+    def encode(self, values: torch.Tensor, rewards: torch.Tensor | None = None, *, role: str) -> torch.Tensor:
+        """Embed values.
+
+        Args:
+            values: ``(B, T, *shape)`` for observation and action roles (the fields sharing this codec already
+                concatenated along the last dimension), ``(B, L, ...)`` or ``(B, C, H, W)`` for sequences.
+            rewards: ``(B, T)`` float rewards for the observation role, else ``None``.
+            role: ``"observation"``, ``"action"`` or ``"sequence"``.
+
+        Returns:
+            ``(B, T, H)`` (``(B, L, H)`` for sequences).
+        """
+        raise NotImplementedError
+
+    def decode(self, hidden: torch.Tensor, *, role: str, size: int | None = None) -> torch.Tensor:
+        """Predict values from trunk hidden states.
+
+        Args:
+            hidden: ``(B, T, H)``.
+            role: the role of the values being predicted.
+            size: optional restriction: the action dimension of a continuous action, or the number of logits
+                needed for a discrete action (the agent asks only for the task's ``n``).
+
+        Returns:
+            predictions, ``(B, T, ...)`` (a codec documents its own trailing shape).
+        """
+        raise NotImplementedError
+
+    def loss(
+        self,
+        predictions: torch.Tensor,
+        targets: torch.Tensor,
+        mask: torch.Tensor,
+        *,
+        role: str,
+        rewards: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Per-step loss.
+
+        Args:
+            predictions: what ``decode`` returned, ``(B, T, ...)``.
+            targets: the true values, ``(B, T, *shape)``.
+            mask: ``(B, T)`` bool, True where the step is valid.
+            role: the role of the targets.
+            rewards: ``(B, T)`` rewards, for observation targets that include the reward.
+
+        Returns:
+            ``(B, T)`` float loss per step, zero where ``mask`` is False. The core weights and reduces it.
+        """
+        raise NotImplementedError

@@ -1,0 +1,228 @@
+"""Task and field specifications: plain frozen dataclasses that validate themselves.
+
+A :class:`FieldSpec` describes one observation or action field, named like its data-set column. A
+:class:`TaskSpec` describes one task: its fields, how to make its environment, its reference scores, its data
+set, and its weights. Mistakes (a negative dimension, an unknown dtype, a discrete field without ``n``) raise
+``ValueError`` at construction, naming the task and field, not a crash deep inside training.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+#: dtypes a field may have; ``string`` is for text fields (one string per step or per sample).
+DTYPES = ("float32", "float64", "int64", "int32", "uint8", "bool", "string")
+#: Which roles a field may play.
+ROLES = ("observation", "action", "text")
+
+
+def _fail(owner: str, msg: str) -> None:
+    raise ValueError(f"{owner}: {msg}")
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One observation, action or text field.
+
+    Args:
+        name: the data-set column, e.g. ``"continuous_observations"``, ``"discrete_actions"``.
+        codec: the name of the registered codec that encodes (and decodes) this field.
+        shape: the per-step shape, e.g. ``(27,)``, ``(84, 84, 4)``; ``()`` for a scalar (one discrete action,
+            one string).
+        dtype: one of :data:`DTYPES`.
+        low, high: bounds of a continuous field (scalars), ``None`` when unbounded.
+        n: number of distinct values of a discrete field (values are ``0 .. n-1``); required for ``int`` fields
+            that are actions.
+        task: filled in by :class:`TaskSpec` for error messages; leave empty.
+    """
+
+    name: str
+    codec: str
+    shape: tuple[int, ...] = ()
+    dtype: str = "float32"
+    low: float | None = None
+    high: float | None = None
+    n: int | None = None
+
+    def __post_init__(self) -> None:
+        owner = f"FieldSpec {self.name!r}"
+        if not isinstance(self.name, str) or not self.name:
+            _fail("FieldSpec", f"name must be a non-empty string, got {self.name!r}")
+        if not isinstance(self.codec, str) or not self.codec:
+            _fail(owner, f"codec must be a non-empty codec name, got {self.codec!r}")
+        shape = self.shape
+        if isinstance(shape, list):
+            shape = tuple(shape)
+            object.__setattr__(self, "shape", shape)
+        if not isinstance(shape, tuple) or not all(isinstance(d, int) and not isinstance(d, bool) for d in shape):
+            _fail(owner, f"shape must be a tuple of ints, got {self.shape!r}")
+        if any(d <= 0 for d in shape):
+            _fail(owner, f"shape dimensions must be positive, got {shape}")
+        if self.dtype not in DTYPES:
+            _fail(owner, f"dtype must be one of {DTYPES}, got {self.dtype!r}")
+        if self.n is not None and (not isinstance(self.n, int) or self.n <= 0):
+            _fail(owner, f"n must be a positive int, got {self.n!r}")
+        for bound in ("low", "high"):
+            v = getattr(self, bound)
+            if v is not None and (not isinstance(v, (int, float)) or math.isnan(v)):
+                _fail(owner, f"{bound} must be a number or None, got {v!r}")
+        if self.low is not None and self.high is not None and self.low > self.high:
+            _fail(owner, f"low ({self.low}) must not exceed high ({self.high})")
+
+    @property
+    def size(self) -> int:
+        """Number of scalar values per step (1 for a scalar field)."""
+        return math.prod(self.shape) if self.shape else 1
+
+    @property
+    def is_discrete(self) -> bool:
+        """Whether the field holds integers."""
+        return self.dtype in ("int64", "int32", "uint8", "bool") and self.n is not None
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Reference returns of a task: a random policy, the expert that produced its data, and humans (optional)."""
+
+    random: float
+    expert: float
+    human: float | None = None
+    random_std: float | None = None
+    expert_std: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("random", "expert"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or math.isnan(v):
+                _fail("Scores", f"{name} must be a number, got {v!r}")
+        if self.expert == self.random:
+            _fail("Scores", f"expert ({self.expert}) must differ from random ({self.random}) to normalise")
+
+    def normalize(self, score: float) -> float:
+        """Expert-normalised score: ``(score - random) / (expert - random)``."""
+        return (score - self.random) / (self.expert - self.random)
+
+    def human_normalize(self, score: float) -> float | None:
+        """Human-normalised score, or ``None`` when no human score is known."""
+        if self.human is None:
+            return None
+        return (score - self.random) / (self.human - self.random)
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """Where a task's episodes live.
+
+    Args:
+        repo: hub data-set repository, e.g. ``"jat-project/jat-dataset"``.
+        config: its configuration (one per task), usually the task name.
+        local_name: directory name under a local data root (``DIR/<local_name>/``, written by ``jat-collect``
+            with ``datasets.DatasetDict.save_to_disk``); defaults to ``config``.
+    """
+
+    repo: str
+    config: str
+    local_name: str | None = None
+
+    def local_path(self, root: str) -> str:
+        """Path of this task's data under a local root directory."""
+        import os
+
+        return os.path.join(root, self.local_name or self.config)
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One task.
+
+    Args:
+        name: unique task name, ``<domain>-<name>`` by convention (``"babyai-go-to"``).
+        domain: the domain (used for grouping scores), e.g. the plugin's name.
+        observation: the observation fields, in encoding order (fields sharing a codec are concatenated in this
+            order before encoding). For text tasks, the text/image fields.
+        action: the action field, or ``None`` for text tasks.
+        make_env: ``make_env(**kwargs) -> gymnasium.Env`` with exactly the wrappers its data was collected
+            under, or ``None`` (text tasks). Observations are dicts keyed by observation field name.
+        scores: reference scores for normalisation, or ``None``.
+        dataset: where its episodes live, or ``None``.
+        loss_weight: multiplies this task's loss in training.
+        sample_weight: relative probability of drawing this task's batches.
+        max_episode_steps: episode limit of ``make_env``'s env (``None``: the env's own).
+        expert: ``expert(env) -> policy`` where ``policy(observation) -> action``; ``None`` when no offline
+            expert exists. Used by ``jat-collect``.
+        context_steps: timesteps per training window (``None``: half the model's context, as the reference).
+        metadata: free-form extra facts (env id, notes).
+    """
+
+    name: str
+    domain: str
+    observation: tuple[FieldSpec, ...]
+    action: FieldSpec | None = None
+    make_env: Callable[..., Any] | None = None
+    scores: Scores | None = None
+    dataset: DatasetSpec | None = None
+    loss_weight: float = 1.0
+    sample_weight: float = 1.0
+    max_episode_steps: int | None = None
+    expert: Callable[..., Any] | None = None
+    context_steps: int | None = None
+    metadata: dict = field(default_factory=dict, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        owner = f"TaskSpec {self.name!r}"
+        if not isinstance(self.name, str) or not self.name:
+            _fail("TaskSpec", f"name must be a non-empty string, got {self.name!r}")
+        if not isinstance(self.domain, str) or not self.domain:
+            _fail(owner, f"domain must be a non-empty string, got {self.domain!r}")
+        obs = self.observation
+        if isinstance(obs, FieldSpec):
+            obs = (obs,)
+        if isinstance(obs, list):
+            obs = tuple(obs)
+        object.__setattr__(self, "observation", obs)
+        if not isinstance(obs, tuple) or not obs or not all(isinstance(f, FieldSpec) for f in obs):
+            _fail(owner, f"observation must be a non-empty tuple of FieldSpec, got {self.observation!r}")
+        names = [f.name for f in obs]
+        if len(set(names)) != len(names):
+            _fail(owner, f"observation field names must be unique, got {names}")
+        if self.action is not None:
+            if not isinstance(self.action, FieldSpec):
+                _fail(owner, f"action must be a FieldSpec or None, got {type(self.action).__name__}")
+            if self.action.name in names:
+                _fail(owner, f"action field {self.action.name!r} has the name of an observation field")
+            if self.action.dtype.startswith("int") and self.action.n is None:
+                _fail(owner, f"discrete action field {self.action.name!r} needs n (the number of actions)")
+        if self.make_env is not None and not callable(self.make_env):
+            _fail(owner, "make_env must be callable or None")
+        if self.expert is not None and not callable(self.expert):
+            _fail(owner, "expert must be callable or None")
+        if self.scores is not None and not isinstance(self.scores, Scores):
+            _fail(owner, f"scores must be a Scores or None, got {type(self.scores).__name__}")
+        if self.dataset is not None and not isinstance(self.dataset, DatasetSpec):
+            _fail(owner, f"dataset must be a DatasetSpec or None, got {type(self.dataset).__name__}")
+        for w in ("loss_weight", "sample_weight"):
+            v = getattr(self, w)
+            if not isinstance(v, (int, float)) or not v > 0 or math.isinf(v):
+                _fail(owner, f"{w} must be a positive finite number, got {v!r}")
+        if self.max_episode_steps is not None and (
+            not isinstance(self.max_episode_steps, int) or self.max_episode_steps <= 0
+        ):
+            _fail(owner, f"max_episode_steps must be a positive int or None, got {self.max_episode_steps!r}")
+        if self.context_steps is not None and (not isinstance(self.context_steps, int) or self.context_steps <= 0):
+            _fail(owner, f"context_steps must be a positive int or None, got {self.context_steps!r}")
+
+    @property
+    def fields(self) -> tuple[FieldSpec, ...]:
+        """Observation fields followed by the action field (if any)."""
+        return self.observation + ((self.action,) if self.action is not None else ())
+
+    @property
+    def is_rl(self) -> bool:
+        """Whether the task is an environment with actions (as opposed to a text/image data set)."""
+        return self.action is not None
+
+    def codecs(self) -> set[str]:
+        """Names of the codecs this task's fields use."""
+        return {f.codec for f in self.fields}

@@ -1,0 +1,207 @@
+"""Conformance kit: base test classes a plugin's own tests subclass to prove the plugin is well formed.
+
+Codec plugin::
+
+    from jat_core.testing import CodecConformance
+
+    class TestMyCodec(CodecConformance):
+        plugin = my_package.plugin          # the module with the hook implementations
+        codec_name = "mycodec"
+
+        def make_codec(self):               # a small instance
+            ...
+        def example(self, role):            # (values, rewards) with B=2, T=3 for each supported role
+            ...
+
+Domain plugin::
+
+    from jat_core.testing import DomainConformance
+
+    class TestMyDomain(DomainConformance):
+        plugin = my_package.plugin
+        env_tasks = ["mydomain-task"]       # tasks whose env is made, reset and stepped (default: the first)
+
+Pytest collects the ``test_*`` methods of the subclass. Nothing here runs on its own (the base classes are not
+named ``Test*``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from jat_core.codec import ACTION, OBSERVATION, SEQUENCE, Codec
+from jat_core.plugins import load_plugins
+from jat_core.specs import FieldSpec, TaskSpec
+
+B, T = 2, 3
+
+_NUMPY_KINDS = {
+    "float32": "f",
+    "float64": "f",
+    "int64": "iu",
+    "int32": "iu",
+    "uint8": "iu",
+    "bool": "b",
+}
+
+
+def check_field_value(field: FieldSpec, value: Any, *, task: str = "?", batch: tuple[int, ...] = ()) -> None:
+    """Check that one value (or a batch of values) matches a field spec.
+
+    Args:
+        field: the spec.
+        value: a numpy array / scalar (or ``str`` for string fields; a sequence of them when batched).
+        task: task name, for the message.
+        batch: leading batch dimensions expected before the field's shape.
+
+    Raises:
+        ValueError: naming the task, the field, the expected and actual shape or dtype.
+    """
+    where = f"task {task!r} field {field.name!r}"
+    if field.dtype == "string":
+        flat = np.asarray(value, dtype=object).reshape(-1) if batch else [value]
+        if not all(isinstance(v, str) for v in flat):
+            raise ValueError(f"{where}: expected str values, got {type(value).__name__}")
+        return
+    arr = np.asarray(value)
+    expected = tuple(batch) + tuple(field.shape)
+    if arr.shape != expected:
+        raise ValueError(f"{where}: expected shape {expected}, got {arr.shape}")
+    if arr.dtype.kind not in _NUMPY_KINDS[field.dtype]:
+        raise ValueError(f"{where}: expected dtype {field.dtype}, got {arr.dtype}")
+    if field.n is not None and arr.size and (arr.min() < 0 or arr.max() >= field.n):
+        raise ValueError(f"{where}: expected values in [0, {field.n}), got range [{arr.min()}, {arr.max()}]")
+
+
+class CodecConformance:
+    """Base class: subclass it in a codec plugin's tests. See the module docstring."""
+
+    plugin: Any = None
+    codec_name: str = ""
+    #: name under which the plugin is registered for the test
+    plugin_name: str = "under-test"
+
+    def make_codec(self) -> Codec:  # pragma: no cover - subclass
+        """Return a small instance of the codec."""
+        raise NotImplementedError
+
+    def example(self, role: str) -> tuple[Any, Any]:  # pragma: no cover - subclass
+        """Return ``(values, rewards)`` for ``role`` with batch 2 and 3 timesteps (``rewards`` may be None)."""
+        raise NotImplementedError
+
+    # -- tests -------------------------------------------------------------------------------------------
+    def test_plugin_registers_codec(self):
+        import pluggy
+
+        from jat_core.plugins import make_plugin_manager
+
+        pm = make_plugin_manager()
+        pm.register(self.plugin, name=self.plugin_name)
+        pm.check_pending()
+        names = []
+        for impl in pm.hook.jat_register_codecs.get_hookimpls():
+            impl.function(register=lambda name, factory: names.append(name))
+        assert self.codec_name in names, f"plugin does not register codec {self.codec_name!r}; it registers {names}"
+        assert isinstance(pm, pluggy.PluginManager)
+
+    def test_declares_roles_and_columns(self):
+        codec = self.make_codec()
+        assert isinstance(codec, Codec)
+        assert codec.name == self.codec_name
+        assert codec.roles and set(codec.roles) <= {OBSERVATION, ACTION, SEQUENCE}
+        for role in codec.roles:
+            assert isinstance(codec.columns.get(role), str), f"no column declared for role {role!r}"
+        assert set(codec.predicts) <= set(codec.roles)
+
+    def test_encode_shape(self):
+        codec = self.make_codec()
+        for role in codec.roles:
+            values, rewards = self.example(role)
+            out = codec.encode(values, rewards, role=role)
+            assert out.dim() == 3 and out.shape[0] == B, f"{role}: encode gave {tuple(out.shape)}"
+            if role != SEQUENCE:
+                assert out.shape[1] == T, f"{role}: encode gave {tuple(out.shape)}, expected (B={B}, T={T}, H)"
+
+    def test_decode_and_loss_shape(self):
+        import torch
+
+        codec = self.make_codec()
+        for role in codec.predicts:
+            values, rewards = self.example(role)
+            hidden = codec.encode(values, rewards, role=role)
+            preds = codec.decode(hidden, role=role)
+            assert preds.shape[:2] == hidden.shape[:2]
+            mask = torch.ones(hidden.shape[:2], dtype=torch.bool)
+            mask[0, -1] = False
+            loss = codec.loss(preds, values, mask, role=role, rewards=rewards)
+            assert loss.shape == hidden.shape[:2], f"{role}: loss shape {tuple(loss.shape)}"
+            assert torch.isfinite(loss).all()
+            assert float(loss[0, -1]) == 0.0, "loss must be zero at masked steps"
+            loss.sum().backward()
+            grads = [p.grad for p in codec.parameters() if p.requires_grad]
+            assert any(g is not None and g.abs().sum() > 0 for g in grads), "no gradient reaches the codec"
+
+
+class DomainConformance:
+    """Base class: subclass it in a domain plugin's tests. See the module docstring."""
+
+    plugin: Any = None
+    plugin_name: str = "under-test"
+    #: tasks whose environment is made, reset and stepped; ``None``: the first registered task with an env.
+    env_tasks: list[str] | None = None
+    steps: int = 5
+
+    def _tasks(self) -> list[TaskSpec]:
+        from jat_core.plugins import make_plugin_manager
+
+        pm = make_plugin_manager()
+        pm.register(self.plugin, name=self.plugin_name)
+        pm.check_pending()
+        tasks: list[TaskSpec] = []
+        for impl in pm.hook.jat_register_tasks.get_hookimpls():
+            impl.function(register=tasks.append)
+        return tasks
+
+    def test_registers_valid_tasks(self):
+        tasks = self._tasks()
+        assert tasks, "the plugin registers no task"
+        assert all(isinstance(t, TaskSpec) for t in tasks)
+        names = [t.name for t in tasks]
+        assert len(set(names)) == len(names), "task names must be unique"
+
+    def test_codecs_are_installed(self):
+        registry = load_plugins()
+        for spec in self._tasks():
+            for f in spec.fields:
+                assert f.codec in registry.codecs, f"{spec.name}: codec {f.codec!r} of {f.name!r} not installed"
+
+    def test_env_observations_match_spec(self):
+        tasks = {t.name: t for t in self._tasks()}
+        names = self.env_tasks or [next(n for n, t in tasks.items() if t.make_env is not None)]
+        for name in names:
+            spec = tasks[name]
+            env = spec.make_env()
+            try:
+                obs, _ = env.reset(seed=0)
+                self._check_obs(spec, obs)
+                for _ in range(self.steps):
+                    action = env.action_space.sample()
+                    check_field_value(spec.action, np.asarray(action), task=name)
+                    obs, reward, terminated, truncated, _ = env.step(action)
+                    self._check_obs(spec, obs)
+                    assert np.isfinite(float(reward))
+                    if terminated or truncated:
+                        obs, _ = env.reset()
+            finally:
+                env.close()
+
+    @staticmethod
+    def _check_obs(spec: TaskSpec, obs: Any) -> None:
+        assert isinstance(obs, dict), f"{spec.name}: observations must be dicts keyed by field name, got {type(obs)}"
+        assert set(obs) == {f.name for f in spec.observation}, (
+            f"{spec.name}: observation keys {sorted(obs)} != spec fields {[f.name for f in spec.observation]}"
+        )
+        for f in spec.observation:
+            check_field_value(f, obs[f.name], task=spec.name)

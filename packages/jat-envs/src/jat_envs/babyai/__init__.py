@@ -1,0 +1,1 @@
+"""The babyai domain."""

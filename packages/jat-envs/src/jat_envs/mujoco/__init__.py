@@ -1,0 +1,1 @@
+"""The mujoco domain."""

@@ -61,6 +61,20 @@ class Codec(nn.Module):
     sequence_order: ClassVar[int] = 0
     predicts: ClassVar[tuple[str, ...]] = ()
 
+    def prepare(self, values, *, role: str) -> torch.Tensor:
+        """Turn raw values (numpy arrays as envs and data sets give them) into model inputs.
+
+        Args:
+            values: array ``(B, T, *field_shape)`` (``(B, L, ...)`` for sequences), in the data set's format
+                (e.g. images as ``uint8`` height x width x channels).
+            role: the role of the values.
+
+        Returns:
+            A tensor in the format ``encode`` expects (e.g. float images, channels first, in ``[-1, 1]``).
+            The default converts with ``torch.as_tensor`` and leaves dtype and layout alone.
+        """
+        return torch.as_tensor(values)
+
     def encode(self, values: torch.Tensor, rewards: torch.Tensor | None = None, *, role: str) -> torch.Tensor:
         """Embed values.
 

@@ -35,7 +35,8 @@ class FieldSpec:
         low, high: bounds of a continuous field (scalars), ``None`` when unbounded.
         n: number of distinct values of a discrete field (values are ``0 .. n-1``); required for ``int`` fields
             that are actions.
-        task: filled in by :class:`TaskSpec` for error messages; leave empty.
+        max_tokens: for ``string`` fields that join a token-based codec (BabyAI's mission): the processor
+            tokenizes each string with the model's tokenizer to exactly this many ids (padded / truncated).
     """
 
     name: str
@@ -45,6 +46,7 @@ class FieldSpec:
     low: float | None = None
     high: float | None = None
     n: int | None = None
+    max_tokens: int | None = None
 
     def __post_init__(self) -> None:
         owner = f"FieldSpec {self.name!r}"
@@ -64,6 +66,11 @@ class FieldSpec:
             _fail(owner, f"dtype must be one of {DTYPES}, got {self.dtype!r}")
         if self.n is not None and (not isinstance(self.n, int) or self.n <= 0):
             _fail(owner, f"n must be a positive int, got {self.n!r}")
+        if self.max_tokens is not None:
+            if self.dtype != "string":
+                _fail(owner, f"max_tokens is only for string fields, got dtype {self.dtype!r}")
+            if not isinstance(self.max_tokens, int) or self.max_tokens <= 0:
+                _fail(owner, f"max_tokens must be a positive int, got {self.max_tokens!r}")
         for bound in ("low", "high"):
             v = getattr(self, bound)
             if v is not None and (not isinstance(v, (int, float)) or math.isnan(v)):

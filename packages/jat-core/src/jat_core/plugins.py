@@ -150,6 +150,13 @@ def _is_codec_only(module: Any) -> bool:
     return hasattr(module, "jat_register_codecs") and not hasattr(module, "jat_register_tasks")
 
 
+def _register(pm: pluggy.PluginManager, plugin: Any, name: str) -> None:
+    try:
+        pm.register(plugin, name=name)
+    except pluggy.PluginValidationError as exc:
+        raise PluginError(f"plugin {name!r} is invalid: {exc}") from exc
+
+
 def make_plugin_manager() -> pluggy.PluginManager:
     """A pluggy manager with the JAT hook specs and nothing registered."""
     pm = pluggy.PluginManager("jat")
@@ -200,14 +207,14 @@ def load_plugins(
             raise PluginError(f"plugin {name!r} ({info.value}) failed to import: {exc!r}") from exc
         if wanted is not None and name not in wanted and not _is_codec_only(module):
             continue
-        pm.register(module, name=name)
+        _register(pm, module, name)
         registry.plugins[name] = info
     for name, plugin in (extra or {}).items():
         if wanted is not None and name not in wanted and not _is_codec_only(plugin):
             continue
         if pm.get_plugin(name) is not None:
             raise PluginError(f"plugin name {name!r} is given twice (installed and extra)")
-        pm.register(plugin, name=name)
+        _register(pm, plugin, name)
         registry.plugins[name] = PluginInfo(name=name, value=repr(plugin))
     try:
         pm.check_pending()

@@ -1,0 +1,38 @@
+"""jat-report writes a Markdown report with the score table and the learning curve."""
+
+import json
+
+from jat_train.report import main, score_table
+
+
+def _results():
+    return {
+        "tasks": {
+            "toy-a": {"mean": 0.9, "std": 0.1, "normalized": 0.95, "episodes": 20},
+            "toy-b": {"mean": 0.5, "std": 0.2, "normalized": 0.4, "episodes": 20},
+        },
+        "domains": {"toy": {"iqm": 0.675, "ci_low": 0.4, "ci_high": 0.95}},
+        "all": {"iqm": 0.675, "ci_low": 0.4, "ci_high": 0.95},
+    }
+
+
+def test_score_table_lists_tasks_and_domains():
+    table = score_table(_results())
+    assert "| toy-a | 20 | 0.900 | 0.100 | 0.950 |" in table
+    assert "| toy | 0.675 | [0.400, 0.950] |" in table
+    assert "| **all** | 0.675 |" in table
+
+
+def test_report_written(tmp_path):
+    run, ev, out = tmp_path / "run", tmp_path / "eval", tmp_path / "report"
+    run.mkdir()
+    ev.mkdir()
+    with open(run / "log.jsonl", "w") as f:
+        for step in range(1, 41):
+            f.write(json.dumps({"step": step, "loss": 2.0 / step, "action_loss": 1.5 / step}) + "\n")
+    (ev / "results.json").write_text(json.dumps(_results()))
+    assert main(["--run", str(run), "--eval", str(ev), "--out", str(out)]) == 0
+    text = (out / "report.md").read_text()
+    assert "loss 2.0000 -> 0.0500" in text and "![learning curve](learning_curve.png)" in text
+    assert (out / "learning_curve.png").stat().st_size > 5000
+    assert json.loads((out / "results.json").read_text()) == _results()

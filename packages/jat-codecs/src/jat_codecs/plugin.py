@@ -1,8 +1,36 @@
-"""Hook implementations of the built-in codecs."""
+"""Hook implementations of the built-in codecs: registered like any third-party codec plugin.
+
+The codec modules (and torch) are imported when a codec is built, not when the plugin is loaded, so that
+``jat-plugins`` and task listing stay fast.
+"""
+
+import importlib
 
 from jat_core import hookimpl
+
+#: codec name -> module of this package that defines ``build(config, shared)``.
+CODECS = {
+    "continuous": "jat_codecs.continuous",
+    "discrete": "jat_codecs.discrete",
+    "image": "jat_codecs.image",
+    "vit": "jat_codecs.vit",
+    "text": "jat_codecs.text",
+}
+
+
+def factory(module: str):
+    """A codec factory ``(config, shared) -> Codec`` that imports ``module`` and calls its ``build``."""
+
+    def build(config, shared):
+        return importlib.import_module(module).build(config, shared)
+
+    build.__name__ = f"build_{module.rsplit('.', 1)[-1]}"
+    build.__qualname__ = build.__name__
+    return build
 
 
 @hookimpl
 def jat_register_codecs(register):
-    """Register the built-in codecs."""
+    """Register the five built-in codecs: ``continuous``, ``discrete``, ``image``, ``vit``, ``text``."""
+    for name, module in CODECS.items():
+        register(name, factory(module))

@@ -57,6 +57,9 @@ class Codec(nn.Module):
 
     name: ClassVar[str] = ""
     roles: ClassVar[tuple[str, ...]] = ()
+    #: The core's shared parts, for codecs that use them (``None`` otherwise). Keep them here, as a plain
+    #: attribute, not as submodules: the core owns (and saves) the token table and head exactly once.
+    shared: SharedParts | None = None
     columns: ClassVar[dict[str, str]] = {}
     sequence_order: ClassVar[int] = 0
     predicts: ClassVar[tuple[str, ...]] = ()
@@ -103,6 +106,20 @@ class Codec(nn.Module):
         """
         raise NotImplementedError
 
+    def crop(self, predictions: torch.Tensor, values: torch.Tensor, *, role: str) -> torch.Tensor:
+        """Cut what ``decode`` returned down to what the model reports as predictions for ``values``.
+
+        Args:
+            predictions: ``decode`` output, ``(B, T, ...)``.
+            values: the values of the batch (the shape to match), ``(B, T, *shape)``.
+            role: the role of the values.
+
+        Returns:
+            The predictions ``forward`` returns (e.g. a continuous codec keeps the first ``shape[-1]`` of its
+            ``max_continuous_size`` outputs). The default returns ``predictions`` unchanged.
+        """
+        return predictions
+
     def loss(
         self,
         predictions: torch.Tensor,
@@ -114,9 +131,12 @@ class Codec(nn.Module):
     ) -> torch.Tensor:
         """Per-step loss.
 
+        Predictions and targets are aligned: ``predictions[:, t]`` is compared with ``targets[:, t]`` (the core
+        does the shifting: next-observation and next-token targets arrive already shifted).
+
         Args:
-            predictions: what ``decode`` returned, ``(B, T, ...)``.
-            targets: the true values, ``(B, T, *shape)``.
+            predictions: what ``decode`` returned (uncropped), ``(B, T, ...)``.
+            targets: the true values, ``(B, T, *shape)``; values at masked steps are arbitrary but in range.
             mask: ``(B, T)`` bool, True where the step is valid.
             role: the role of the targets.
             rewards: ``(B, T)`` rewards, for observation targets that include the reward.

@@ -91,6 +91,27 @@ class CodecConformance:
         """Return ``(values, rewards)`` for ``role`` with batch 2 and 3 timesteps (``rewards`` may be None)."""
         raise NotImplementedError
 
+    def raw_example(self, role: str) -> Any:
+        """Optional: raw values for ``role`` as an env or data set gives them (B=2, T=3), for ``prepare``.
+
+        Return ``None`` (the default) to skip the ``prepare`` test.
+        """
+        return None
+
+    def bad_examples(self, role: str) -> list[tuple[Any, Any]]:
+        """Optional: ``(values, rewards)`` pairs that ``encode`` must refuse with a ``ValueError`` naming the
+        role's column (wrong shape, dtype, out-of-range values, missing reward...). Default: none."""
+        return []
+
+    @staticmethod
+    def trainable_parameters(codec: Codec) -> list:
+        """The codec's own parameters plus those of the shared parts it uses (``codec.shared``)."""
+        params = list(codec.parameters())
+        shared = getattr(codec, "shared", None)
+        if shared is not None:
+            params += list(shared.wte.parameters()) + list(shared.head.parameters())
+        return params
+
     # -- tests -------------------------------------------------------------------------------------------
     def test_plugin_registers_codec(self):
         import pluggy
@@ -138,10 +159,56 @@ class CodecConformance:
             loss = codec.loss(preds, values, mask, role=role, rewards=rewards)
             assert loss.shape == hidden.shape[:2], f"{role}: loss shape {tuple(loss.shape)}"
             assert torch.isfinite(loss).all()
-            assert float(loss[0, -1]) == 0.0, "loss must be zero at masked steps"
+            assert float(loss[0, -1].detach()) == 0.0, "loss must be zero at masked steps"
             loss.sum().backward()
-            grads = [p.grad for p in codec.parameters() if p.requires_grad]
+            grads = [p.grad for p in self.trainable_parameters(codec) if p.requires_grad]
             assert any(g is not None and g.abs().sum() > 0 for g in grads), "no gradient reaches the codec"
+
+    def test_loss_ignores_masked_steps(self):
+        import torch
+
+        codec = self.make_codec()
+        for role in codec.predicts:
+            values, rewards = self.example(role)
+            with torch.no_grad():
+                preds = codec.decode(codec.encode(values, rewards, role=role), role=role)
+                mask = torch.ones(preds.shape[:2], dtype=torch.bool)
+                mask[1, 0] = False
+                # another valid example's values at the masked step must not change the loss
+                other, other_rewards = self.example(role)
+                values2 = torch.as_tensor(values).clone()
+                values2[1, 0] = torch.as_tensor(other)[0, 1]
+                rewards2 = None
+                if rewards is not None:
+                    rewards2 = torch.as_tensor(rewards).clone()
+                    rewards2[1, 0] = rewards2[1, 0] + 1.0
+                a = codec.loss(preds, values, mask, role=role, rewards=rewards)
+                b = codec.loss(preds, values2, mask, role=role, rewards=rewards2)
+            assert torch.equal(a, b), f"{role}: loss depends on a masked step"
+
+    def test_prepare_then_encode(self):
+        codec = self.make_codec()
+        for role in codec.roles:
+            raw = self.raw_example(role)
+            if raw is None:
+                continue
+            prepared = codec.prepare(raw, role=role)
+            _, rewards = self.example(role)
+            out = codec.encode(prepared, rewards, role=role)
+            assert out.dim() == 3 and out.shape[0] == B, f"{role}: prepare -> encode gave {tuple(out.shape)}"
+
+    def test_bad_input_names_the_field(self):
+        import pytest
+
+        codec = self.make_codec()
+        for role in codec.roles:
+            for values, rewards in self.bad_examples(role):
+                with pytest.raises(ValueError) as info:
+                    codec.encode(values, rewards, role=role)
+                message = str(info.value)
+                assert codec.columns[role] in message or "rewards" in message, (
+                    f"{role}: error does not name the field: {message}"
+                )
 
 
 class DomainConformance:

@@ -4,15 +4,24 @@ from __future__ import annotations
 
 
 def train_main(argv: list[str] | None = None) -> int:
-    """``jat-train``."""
-    raise SystemExit("jat-train: not implemented yet")
+    """``jat-train``: train a JAT model (see :func:`jat_train.trainer.main`)."""
+    from jat_train.trainer import main
+
+    return main(argv)
 
 
 def eval_main(argv: list[str] | None = None) -> int:
-    """``jat-eval``."""
-    raise SystemExit("jat-eval: not implemented yet")
+    """``jat-eval``: evaluate a model or a reference policy (see :func:`jat_train.evaluate.main`)."""
+    from jat_train.evaluate import main
+
+    return main(argv)
 
 
 def collect_main(argv: list[str] | None = None) -> int:
-    """``jat-collect``."""
-    raise SystemExit("jat-collect: not implemented yet")
+    """``jat-collect``: roll out experts (or a given policy) and save episodes in the jat-dataset schema.
+
+    See :mod:`jat_train.collect`; ``jat-collect --help`` lists the options.
+    """
+    from jat_train.collect import main
+
+    return main(argv)

@@ -1,0 +1,84 @@
+"""Input checks shared by the codecs: bad input gets a ``ValueError`` naming the field, what was expected and
+what arrived, before torch gets a chance to fail with an index or shape error deep inside a layer."""
+
+from __future__ import annotations
+
+import torch
+
+
+def tensor(values, *, field: str) -> torch.Tensor:
+    """``values`` as a tensor (tensors pass through unchanged).
+
+    Raises:
+        ValueError: the values cannot be converted (ragged lists, strings...).
+    """
+    if isinstance(values, torch.Tensor):
+        return values
+    try:
+        return torch.as_tensor(values)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise ValueError(f"{field}: expected an array of numbers, got {type(values).__name__} ({exc})") from None
+
+
+def shape(x: torch.Tensor, expected: tuple, *, field: str, layout: str) -> None:
+    """Check ``x.shape`` against ``expected``, where ``None`` entries match any size.
+
+    Args:
+        x: the tensor.
+        expected: sizes, ``None`` for free dimensions.
+        field: column name for the message.
+        layout: a human description, e.g. ``"(B, T, 4, 84, 84)"``.
+    """
+    ok = x.dim() == len(expected) and all(e is None or e == s for e, s in zip(expected, x.shape))
+    if not ok:
+        raise ValueError(f"{field}: expected shape {layout}, got {tuple(x.shape)}")
+
+
+def floating(x: torch.Tensor, *, field: str) -> None:
+    """Require a floating-point dtype."""
+    if not x.is_floating_point():
+        raise ValueError(f"{field}: expected a floating-point tensor, got dtype {x.dtype}")
+
+
+def integer(x: torch.Tensor, *, field: str) -> None:
+    """Require an integer dtype (bool excluded)."""
+    if x.is_floating_point() or x.is_complex() or x.dtype == torch.bool:
+        raise ValueError(f"{field}: expected an integer tensor, got dtype {x.dtype}")
+
+
+def in_range(x: torch.Tensor, high: int, *, field: str, what: str = "values") -> None:
+    """Require integer values in ``[0, high)``."""
+    if x.numel() == 0:
+        return
+    low_seen, high_seen = int(x.min()), int(x.max())
+    if low_seen < 0 or high_seen >= high:
+        raise ValueError(f"{field}: expected {what} in [0, {high}), got range [{low_seen}, {high_seen}]")
+
+
+def rewards(values, batch_shape: tuple, *, field: str) -> torch.Tensor:
+    """The ``(B, T)`` float rewards an observation needs.
+
+    Args:
+        values: the rewards, or ``None``.
+        batch_shape: the ``(B, T)`` of the observations.
+        field: the observation column, for the message.
+
+    Returns:
+        A float tensor ``(B, T)``.
+    """
+    if values is None:
+        raise ValueError(f"rewards: expected a float tensor of shape {tuple(batch_shape)} for {field}, got None")
+    r = tensor(values, field="rewards")
+    if r.shape != torch.Size(batch_shape):
+        raise ValueError(f"rewards: expected shape {tuple(batch_shape)} (B, T) for {field}, got {tuple(r.shape)}")
+    if not r.is_floating_point():
+        raise ValueError(f"rewards: expected a floating-point tensor, got dtype {r.dtype}")
+    return r
+
+
+def mask(values, batch_shape: tuple, *, field: str = "mask") -> torch.Tensor:
+    """A ``(B, T)`` boolean step mask."""
+    m = tensor(values, field=field)
+    if m.shape != torch.Size(batch_shape):
+        raise ValueError(f"{field}: expected shape {tuple(batch_shape)}, got {tuple(m.shape)}")
+    return m.bool()

@@ -1,0 +1,122 @@
+"""Discrete codec: integer observation vectors (BabyAI) and single integer actions (Atari, BabyAI).
+
+Maths of the reference:
+
+- observation: exactly ``max_discrete_value`` (212) integers per step (BabyAI: direction + 147 grid values, then
+  the mission's 64 GPT-2 tokens) -> the shared token table ``wte`` ``(212, H)`` -> ``Linear(H, H // 50)`` -> ReLU
+  -> flatten ``(212 * (H // 50))`` -> ``Linear(., H - 1)`` -> the reward appended as the last feature -> ``H``;
+- action: one integer -> its row of the shared token table;
+- action prediction: the shared token head (``Linear(H, vocab_size)``, not tied to ``wte``), logits over the whole
+  vocabulary; the agent asks only for the first ``n`` rows (``decode(size=n)``). Loss: cross-entropy.
+- discrete observations are not predicted (the reference's ``multi_discrete_decoder`` is dead weight).
+
+The token table and head belong to the core (:class:`jat_core.codec.SharedParts`); this codec only owns the
+two reduction layers ``reduce`` and ``project``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from jat_core.codec import ACTION, OBSERVATION, Codec, SharedParts
+from torch import nn
+
+from jat_codecs import checks
+
+#: The reference divides the width by 50 before flattening the 212 embedded values.
+REDUCTION = 50
+
+
+class DiscreteCodec(Codec):
+    """Encode integer observations (with reward) and integer actions; predict actions with the token head.
+
+    Args:
+        shared: the core's token table and head.
+        num_values: integers per observation (``max_discrete_value``).
+    """
+
+    name = "discrete"
+    roles = (OBSERVATION, ACTION)
+    columns = {OBSERVATION: "discrete_observations", ACTION: "discrete_actions"}
+    predicts = (ACTION,)
+
+    def __init__(self, shared: SharedParts, num_values: int) -> None:
+        super().__init__()
+        hidden = shared.wte.embedding_dim
+        if hidden < REDUCTION + 1:
+            raise ValueError(f"discrete codec: expected hidden_size > {REDUCTION}, got {hidden}")
+        self.shared = shared
+        self.num_values = num_values
+        reduced = hidden // REDUCTION
+        self.reduce = nn.Linear(hidden, reduced)  # reference: multi_discrete_encoder.1
+        self.project = nn.Linear(num_values * reduced, hidden - 1)  # reference: multi_discrete_encoder.4
+
+    @property
+    def vocab_size(self) -> int:
+        return self.shared.wte.num_embeddings
+
+    def prepare(self, values, *, role: str) -> torch.Tensor:
+        """Raw integers (``(B, T, 212)`` observations, ``(B, T)`` actions) to an int64 tensor."""
+        x = checks.tensor(values, field=self.columns[role])
+        checks.integer(x, field=self.columns[role])
+        return x.to(torch.int64)
+
+    def _ids(self, values, role: str) -> torch.Tensor:
+        field = self.columns[role]
+        x = checks.tensor(values, field=field)
+        if role == OBSERVATION:
+            checks.shape(x, (None, None, self.num_values), field=field, layout=f"(B, T, {self.num_values})")
+        else:
+            checks.shape(x, (None, None), field=field, layout="(B, T)")
+        checks.integer(x, field=field)
+        checks.in_range(x, self.vocab_size, field=field)
+        return x
+
+    def _reduced_embedding(self, ids: torch.Tensor) -> torch.Tensor:
+        """``reduce(wte(ids))``, ``(..., H // 50)``: through a ``(vocab, H // 50)`` table when that is cheaper.
+
+        The two are the same linear maths; the table saves the ``(B, T, 212, H)`` intermediate of long windows.
+        """
+        wte = self.shared.wte
+        if ids.numel() > wte.num_embeddings:
+            table = self.reduce(wte.weight)  # (V, H // 50)
+            return F.embedding(ids, table)
+        return self.reduce(wte(ids))
+
+    def encode(self, values, rewards=None, *, role: str) -> torch.Tensor:
+        """``(B, T, 212)`` observations with ``(B, T)`` rewards, or ``(B, T)`` actions -> ``(B, T, H)``."""
+        ids = self._ids(values, role)
+        if role == ACTION:
+            return self.shared.wte(ids)  # (B, T, H)
+        r = checks.rewards(rewards, ids.shape[:2], field=self.columns[role])
+        x = F.relu(self._reduced_embedding(ids))  # (B, T, 212, H // 50)
+        x = self.project(x.flatten(start_dim=2))  # (B, T, H - 1)
+        return torch.cat((x, r.to(x.dtype).unsqueeze(-1)), dim=-1)  # (B, T, H)
+
+    def decode(self, hidden: torch.Tensor, *, role: str, size: int | None = None) -> torch.Tensor:
+        """Action logits ``(B, T, vocab_size)``, or only the first ``size`` (the task's number of actions)."""
+        if role != ACTION:
+            raise ValueError(f"discrete codec predicts actions only, not role {role!r}")
+        head = self.shared.head
+        weight = head.weight if size is None else head.weight[:size]
+        bias = None if head.bias is None else (head.bias if size is None else head.bias[:size])
+        return F.linear(hidden, weight, bias)
+
+    def loss(self, predictions, targets, mask, *, role: str, rewards=None) -> torch.Tensor:
+        """Per-step cross-entropy of the action logits."""
+        if role != ACTION:
+            raise ValueError(f"discrete codec predicts actions only, not role {role!r}")
+        field = self.columns[role]
+        y = checks.tensor(targets, field=field)
+        checks.shape(y, tuple(predictions.shape[:2]), field=field, layout=f"{tuple(predictions.shape[:2])} (B, T)")
+        checks.integer(y, field=field)
+        m = checks.mask(mask, y.shape)
+        y = y.masked_fill(~m, 0)  # padded steps may hold anything; they are zeroed below
+        checks.in_range(y, predictions.shape[-1], field=field, what="actions")
+        ce = F.cross_entropy(predictions.flatten(0, 1), y.flatten(), reduction="none").view(y.shape)  # (B, T)
+        return torch.where(m, ce, torch.zeros_like(ce))
+
+
+def build(config, shared: SharedParts) -> DiscreteCodec:
+    """Codec factory: uses the shared token table and head, owns the two reduction layers."""
+    return DiscreteCodec(shared, config.max_discrete_value)

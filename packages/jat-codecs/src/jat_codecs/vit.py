@@ -1,0 +1,95 @@
+"""ViT-patch codec: an RGB image becomes a stream of patch tokens placed before the text (captioning, VQA).
+
+Maths of the reference (transformers' ``ViTPatchEmbeddings``): ``Conv2d(3, H, kernel=16, stride=16)`` over a
+``(3, 224, 224)`` image, flattened to ``(224/16)^2 = 196`` tokens of width ``H``. No position embedding, no CLS
+token: the trunk's learned positions are the only ones. Patches are inputs only (never predicted).
+
+``prepare`` turns raw images into ``pixel_values`` with the reference processor's CLIP image processing (resize
+the shortest edge to 224, centre-crop 224x224, CLIP mean/std normalisation).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from jat_core.codec import SEQUENCE, Codec
+from torch import nn
+
+from jat_codecs import checks
+
+
+def clip_image_processor(image_size: int):
+    """The reference's image processor: ``CLIPImageProcessor`` resizing and centre-cropping to ``image_size``.
+
+    Uses the PIL backend (no torchvision needed) when transformers has it.
+    """
+    try:
+        from transformers import CLIPImageProcessorPil as Processor
+    except ImportError:  # older transformers: one class, PIL based
+        from transformers import CLIPImageProcessor as Processor
+    return Processor(
+        size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size}
+    )
+
+
+class VitCodec(Codec):
+    """Patch embedding of images for sequence batches.
+
+    Args:
+        hidden_size: trunk width ``H``.
+        image_size: image side (224).
+        patch_size: patch side (16).
+        num_channels: image channels (3).
+    """
+
+    name = "vit"
+    roles = (SEQUENCE,)
+    columns = {SEQUENCE: "pixel_values"}
+    sequence_order = 0  # patches first, then text
+    predicts = ()
+
+    def __init__(self, hidden_size: int, image_size: int, patch_size: int, num_channels: int) -> None:
+        super().__init__()
+        if image_size % patch_size:
+            raise ValueError(f"vit codec: expected image_size a multiple of patch_size={patch_size}, got {image_size}")
+        self.image_size, self.patch_size, self.num_channels = image_size, patch_size, num_channels
+        self.projection = nn.Conv2d(num_channels, hidden_size, kernel_size=patch_size, stride=patch_size)
+        self._processor = None
+
+    @property
+    def num_patches(self) -> int:
+        """Tokens per image: ``(image_size / patch_size) ** 2``."""
+        return (self.image_size // self.patch_size) ** 2
+
+    def prepare(self, values, *, role: str) -> torch.Tensor:
+        """Raw images (a list of PIL images or ``(H, W, 3)`` uint8 arrays, or a ``(B, H, W, 3)`` array) ->
+        ``pixel_values`` ``(B, 3, image_size, image_size)`` float32, CLIP-normalised."""
+        if self._processor is None:
+            self._processor = clip_image_processor(self.image_size)
+        images = list(values) if isinstance(values, (list, tuple, np.ndarray)) else [values]
+        if not images:
+            raise ValueError(f"{self.columns[role]}: expected at least one image, got none")
+        return self._processor(images, return_tensors="pt")["pixel_values"].to(torch.float32)
+
+    def encode(self, values, rewards=None, *, role: str) -> torch.Tensor:
+        """``(B, 3, 224, 224)`` -> ``(B, 196, H)``."""
+        field = self.columns[SEQUENCE]
+        x = checks.tensor(values, field=field)
+        side, c = self.image_size, self.num_channels
+        checks.shape(x, (None, c, side, side), field=field, layout=f"(B, {c}, {side}, {side})")
+        checks.floating(x, field=field)
+        x = self.projection(x.to(self.projection.weight.dtype))  # (B, H, 14, 14)
+        return x.flatten(start_dim=2).transpose(1, 2)  # (B, 196, H)
+
+    def decode(self, hidden: torch.Tensor, *, role: str, size: int | None = None) -> torch.Tensor:
+        """Not available: image patches are never predicted."""
+        raise ValueError("vit codec does not predict image patches (predicts=())")
+
+    def loss(self, predictions, targets, mask, *, role: str, rewards=None) -> torch.Tensor:
+        """Not available: image patches are never predicted."""
+        raise ValueError("vit codec does not predict image patches (predicts=())")
+
+
+def build(config, shared) -> VitCodec:
+    """Codec factory: patch embedding for ``config.image_size`` images in ``config.patch_size`` patches."""
+    return VitCodec(config.hidden_size, config.image_size, config.patch_size, config.num_channels)

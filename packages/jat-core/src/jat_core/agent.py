@@ -1,0 +1,476 @@
+"""``JatAgent``: batched, incremental inference for acting in environments.
+
+Usage (a gymnasium vector env of ``N`` copies of one task, or a single env)::
+
+    agent = model.agent(task)                    # a TaskSpec, or a task name resolved by the plugin registry
+    agent.reset(num_envs=N)
+    observations, _ = envs.reset(seed=0)
+    rewards = np.zeros(N)
+    while ...:
+        actions = agent.act(observations, rewards)          # (N,) ints or (N, A) floats
+        observations, rewards, terminated, truncated, _ = envs.step(actions)
+        agent.reset(env_ids=terminated | truncated)          # before the next episode's first observation
+
+``observations`` is what the env returns for the task's observation fields (a dict of ``(N, *shape)`` arrays;
+string fields as ``N`` strings); with ``N == 1`` the unbatched values of a single env are accepted too, and then
+one action comes back. ``rewards[i]`` is the reward env ``i`` received for the previous action (``rewards`` may be
+``None`` on the first step); as in the data (``jat_core.sequence.shift_rewards``) the first observation of an
+episode carries reward 0, whatever is passed.
+
+How a step works. Env ``i``'s context is the token sequence ``[o_0, a_0, o_1, a_1, ..., o_t]`` of its current
+episode (from the window start), at positions ``0, 1, 2, ...``. The trunk's KV cache holds every token up to
+``o_{t-1}``; one ``act`` feeds only the two new tokens ``[a_{t-1}, o_t]`` for all envs in one trunk call, reads
+the hidden state at ``o_t`` and decodes only the task's action: ``decode(role="action", size=n)`` (the first ``n``
+logits of a discrete action, or the ``A`` values of a continuous one). The observation decoder never runs.
+
+Batch layout. All envs share the cache's slot axis. Each env's tokens are always the *last* ``len_i`` slots of
+its row (a reset env just stops counting its old slots; a padding slot stands for the missing previous action
+of an episode's first step), so an ``(N, slots)`` mask built from the lengths hides everything else, and the
+trunk's slot-based causal and local-window masks are exact because each env's valid slots are contiguous.
+Positions are explicit and per env.
+
+Sliding (``context_steps`` = ``S`` steps, at most ``(max_position_embeddings + 1) // 2``, the default). When
+env ``i``'s next observation would make its window longer than ``S`` steps, the window slides: it keeps its last
+``keep_steps`` steps (default ``S // 2``; the new observation included) and those are re-encoded from position
+0 (their token embeddings are kept, so no codec runs again; one trunk call for all envs that slide together).
+Positions therefore stay within ``[0, 2S - 1)`` and the agent sees exactly what a full forward pass over the
+kept window sees: the windows the model was trained on also start at position 0 anywhere in an episode. The
+cost, one re-encoding of ``keep_steps`` steps every ``S - keep_steps + 1`` steps, is amortised. When shorter
+envs leave dead slots behind, the cache drops its leading slots that no env uses (``_rebuild``).
+
+Actions. Deterministic: the argmax of the ``n`` logits, or the predicted continuous action. Sampled
+(``deterministic=False``): a draw from ``softmax(logits / temperature)`` with a seeded ``torch.Generator``;
+continuous actions stay the predicted mean (the model predicts no spread, as the reference). Continuous actions
+are clipped to the action field's ``[low, high]``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+from transformers.cache_utils import Cache, CacheLayerMixin, DynamicCache
+
+from jat_core.codec import ACTION, OBSERVATION
+from jat_core.specs import TaskSpec
+from jat_core.testing import check_field_value
+
+
+class SlotLayer(CacheLayerMixin):
+    """One trunk layer's keys and values in preallocated ``(N, heads, capacity, head_dim)`` buffers.
+
+    ``update`` writes the new slots in place and returns views of the used ones: a step costs no copy of the
+    whole cache (``DynamicCache`` concatenates). :meth:`keep_last` drops leading slots.
+    """
+
+    def __init__(self, shape: tuple[int, int, int, int], dtype: torch.dtype, device: torch.device) -> None:
+        super().__init__()
+        self.keys = torch.zeros(shape, dtype=dtype, device=device)
+        self.values = torch.zeros_like(self.keys)
+        self.dtype, self.device, self.is_initialized = dtype, device, True
+        self.length = 0
+
+    def lazy_initialization(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
+        """Nothing to do: the buffers exist from the start."""
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs):
+        """Append ``(N, heads, L, head_dim)`` keys and values; return the used ``(N, heads, length, head_dim)``."""
+        end = self.length + key_states.shape[-2]
+        if end > self.keys.shape[-2]:
+            raise ValueError(f"SlotLayer: {end} slots needed, capacity {self.keys.shape[-2]}")
+        self.keys[:, :, self.length : end] = key_states
+        self.values[:, :, self.length : end] = value_states
+        self.length = end
+        return self.keys[:, :, :end], self.values[:, :, :end]
+
+    def keep_last(self, slots: int) -> None:
+        """Keep only the last ``slots`` used slots, moved to the front."""
+        start = self.length - slots
+        if start > 0 and slots > 0:
+            self.keys[:, :, :slots] = self.keys[:, :, start : self.length].clone()
+            self.values[:, :, :slots] = self.values[:, :, start : self.length].clone()
+        self.length = slots
+
+    def get_seq_length(self) -> int:
+        return self.length
+
+    def get_max_length(self) -> int:
+        return self.keys.shape[-2]
+
+    def get_mask_sizes(self, query_length: int) -> tuple[int, int]:
+        return self.length + query_length, 0
+
+
+def resolve_task(task: TaskSpec | str) -> TaskSpec:
+    """A :class:`TaskSpec` as given, or the registered task of that name (:func:`jat_core.load_plugins`)."""
+    if isinstance(task, TaskSpec):
+        return task
+    if isinstance(task, str):
+        from jat_core.plugins import load_plugins
+
+        return load_plugins().task(task)
+    raise ValueError(f"task: expected a TaskSpec or a registered task name, got {type(task).__name__}")
+
+
+class JatAgent:
+    """Acts in a batch of ``N`` environments of one task with a :class:`jat_core.model.JatModel`.
+
+    Args:
+        model: the model (its device and dtype are used).
+        task: a :class:`TaskSpec` with an action field, or a registered task name.
+        deterministic: argmax / mean actions (True) or sampled discrete actions (False).
+        temperature: divides the logits before sampling.
+        context_steps: steps in the context window ``S`` (default and maximum: ``(max_position_embeddings + 1)
+            // 2``, e.g. 256).
+        keep_steps: steps kept when the window slides (default ``S // 2``; between 2 and ``S``).
+        seed: seed of the sampling generator.
+        tokenizer: tokenizer for string fields (default: ``model.tokenizer`` when the model has one).
+        processor: a :class:`jat_core.processor.JatProcessor` (default: one built on ``model.codecs``).
+
+    Attributes:
+        last_prediction: ``(N, n)`` action logits (discrete) or ``(N, *shape)`` unclipped actions (continuous)
+            of the last ``act`` call, as float tensors.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        task: TaskSpec | str,
+        *,
+        deterministic: bool = True,
+        temperature: float = 1.0,
+        context_steps: int | None = None,
+        keep_steps: int | None = None,
+        seed: int | None = None,
+        tokenizer: Any = None,
+        processor: Any = None,
+    ) -> None:
+        self.model = model
+        self.task = resolve_task(task)
+        if self.task.action is None:
+            raise ValueError(f"task {self.task.name!r}: has no action field; an agent needs an RL task")
+        limit = (model.config.max_position_embeddings + 1) // 2
+        self.context_steps = limit if context_steps is None else int(context_steps)
+        if not 2 <= self.context_steps <= limit:
+            raise ValueError(
+                f"context_steps: expected an int in [2, {limit}] ((max_position_embeddings + 1) // 2), "
+                f"got {context_steps!r}"
+            )
+        self.keep_steps = self.context_steps // 2 if keep_steps is None else int(keep_steps)
+        if not 2 <= self.keep_steps <= self.context_steps:
+            raise ValueError(f"keep_steps: expected an int in [2, {self.context_steps}], got {keep_steps!r}")
+        if temperature <= 0:
+            raise ValueError(f"temperature: expected a positive number, got {temperature!r}")
+        self.deterministic, self.temperature = deterministic, float(temperature)
+        self.generator = torch.Generator(device=model.device)
+        if seed is not None:
+            self.generator.manual_seed(seed)
+
+        if processor is None:
+            from jat_core.processor import JatProcessor
+
+            processor = JatProcessor.from_model(model, tokenizer or getattr(model, "tokenizer", None))
+        self.processor = processor
+        action = self.task.action
+        self.action_codec = model.codecs[action.codec]
+        if ACTION not in self.action_codec.roles:
+            raise ValueError(f"task {self.task.name!r}: codec {action.codec!r} of {action.name!r} encodes no actions")
+        self.discrete = action.n is not None
+        self.action_size = action.n if self.discrete else action.size
+        self.num_envs: int | None = None
+        self.device, self.dtype = model.device, model.dtype
+
+    # -- episodes --------------------------------------------------------------------------------------------
+    def reset(self, num_envs: int | None = None, env_ids: Any = None) -> None:
+        """Start new episodes.
+
+        Args:
+            num_envs: start ``num_envs`` fresh episodes (everything is cleared).
+            env_ids: clear only these envs' histories (indices, or an ``(N,)`` bool mask such as
+                ``terminated | truncated``); requires an earlier ``reset(num_envs)``.
+        """
+        if num_envs is not None:
+            if not isinstance(num_envs, (int, np.integer)) or num_envs <= 0:
+                raise ValueError(f"num_envs: expected a positive int, got {num_envs!r}")
+            H = self.model.config.hidden_size
+            self.num_envs = int(num_envs)
+            # token embeddings of each env's window: [:, s, 0] = o_s, [:, s, 1] = a_s  (N, S, 2, H)
+            self._history = torch.zeros(self.num_envs, self.context_steps, 2, H, dtype=self.dtype, device=self.device)
+            self._filled = torch.zeros(self.num_envs, dtype=torch.long)  # (N,) steps of the window seen
+            config = self.model.config
+            shape = (self.num_envs, config.num_heads, 2 * self.context_steps, H // config.num_heads)
+            self._cache = Cache(layers=[SlotLayer(shape, self.dtype, self.device) for _ in range(config.num_layers)])
+            self.last_prediction: torch.Tensor | None = None
+            if env_ids is None:
+                return
+        self._require_reset("reset(env_ids=...)")
+        ids = np.asarray(env_ids)
+        if ids.dtype == bool:
+            if ids.shape != (self.num_envs,):
+                raise ValueError(f"env_ids: expected a ({self.num_envs},) bool mask, got shape {ids.shape}")
+            ids = np.flatnonzero(ids)
+        ids = ids.reshape(-1)
+        if ids.size and (ids.dtype.kind not in "iu" or ids.min() < 0 or ids.max() >= self.num_envs):
+            raise ValueError(f"env_ids: expected env indices in [0, {self.num_envs}), got {env_ids!r}")
+        self._filled[torch.as_tensor(ids, dtype=torch.long)] = 0
+        if not bool(self._filled.any()):
+            self._rebuild(torch.zeros(self.num_envs, dtype=torch.bool))  # empties the cache
+
+    def _require_reset(self, what: str) -> None:
+        if self.num_envs is None:
+            raise RuntimeError(f"JatAgent.{what}: call reset(num_envs) first (task {self.task.name!r})")
+
+    # -- acting ----------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def act(self, observations: Mapping[str, Any], rewards: Any = None) -> np.ndarray | int | float:
+        """Choose the next action of every env.
+
+        Args:
+            observations: ``{field name: (N, *field.shape) array}`` for each observation field of the task
+                (string fields: ``N`` strings); with one env, unbatched values are accepted.
+            rewards: ``(N,)`` rewards received after the previous actions (a scalar with one unbatched env), or
+                ``None`` (zeros).
+
+        Returns:
+            ``(N,)`` int64 actions (discrete) or ``(N, *shape)`` float32 actions clipped to the action space
+            (continuous); for an unbatched single env, one ``int`` or one ``(*shape,)`` array.
+
+        Raises:
+            RuntimeError: ``act`` before ``reset``.
+            ValueError: missing / unknown fields, a wrong shape, dtype or value range (naming the task and field),
+                rewards of the wrong length.
+        """
+        self._require_reset("act")
+        observations, rewards, batched = self._batch_inputs(observations, rewards)
+        rewards = torch.where(self._filled == 0, 0.0, rewards)  # an episode's first observation carries 0
+        obs_emb = self._embed_observations(observations, rewards)  # (N, H)
+
+        slide = self._filled == self.context_steps  # (N,) the new observation does not fit
+        if bool(slide.any()):
+            self._slide(slide)
+        hidden = self._feed(obs_emb)  # (N, H) state at the new observation
+
+        prediction = self.action_codec.decode(hidden[:, None], role=ACTION, size=self.action_size)[:, 0]
+        self.last_prediction = prediction.float()  # (N, n) or (N, A)
+        actions = self._choose(prediction)
+        self._store_actions(actions)
+        actions = actions.cpu().numpy()
+        return actions if batched else (actions[0].item() if self.discrete else actions[0])
+
+    def _batch_inputs(self, observations, rewards) -> tuple[dict[str, Any], torch.Tensor, bool]:
+        """Validate the inputs; returns ``({field: (N, 1, ...) values}, (N,) float rewards, batched)``."""
+        task, N = self.task, self.num_envs
+        if not isinstance(observations, Mapping):
+            raise ValueError(
+                f"task {task.name!r}: observations must be a dict keyed by field name, got {type(observations).__name__}"
+            )
+        names = [f.name for f in task.observation]
+        missing = [n for n in names if n not in observations]
+        unknown = [n for n in observations if n not in names]
+        if missing or unknown:
+            raise ValueError(f"task {task.name!r}: expected observation fields {names}, missing {missing}, unknown {unknown}")
+        first = task.observation[0]
+        value = observations[first.name]
+        batched = not (
+            N == 1 and (isinstance(value, str) if first.dtype == "string" else np.ndim(value) == len(first.shape))
+        )
+        out = {}
+        for f in task.observation:
+            v = observations[f.name]
+            if f.dtype == "string":
+                v = np.asarray([v] if not batched else list(np.asarray(v, dtype=object).reshape(-1)), dtype=object)
+                if v.shape != (N,):
+                    raise ValueError(f"task {task.name!r} field {f.name!r}: expected {N} strings (one per env), got {v.shape[0]}")
+            else:
+                v = np.asarray(v)[None] if not batched else np.asarray(v)
+            check_field_value(f, v, task=task.name, batch=(N,))
+            out[f.name] = v[:, None]  # (N, 1, ...) one timestep
+        r = np.zeros(N, dtype=np.float32) if rewards is None else np.asarray(rewards, dtype=np.float32)
+        r = r.reshape(1) if (not batched and r.ndim == 0) else r
+        if r.shape != (N,):
+            raise ValueError(f"task {task.name!r}: rewards: expected shape ({N},) (one per env), got {r.shape}")
+        return out, torch.from_numpy(r), batched
+
+    def _embed_observations(self, observations: dict[str, Any], rewards: torch.Tensor) -> torch.Tensor:
+        """``(N, 1, ...)`` raw observations and ``(N,)`` rewards -> ``(N, H)`` observation token embeddings."""
+        prepared = self.processor.prepare_observations(self.task, observations)
+        if len(prepared) != 1:
+            raise ValueError(
+                f"task {self.task.name!r}: the model takes one observation column per step, got {sorted(prepared)}"
+            )
+        (column, values), = prepared.items()
+        codec, role = self.model.codec_for(column)
+        emb = codec.encode(values.to(self.device), rewards[:, None].to(self.device), role=OBSERVATION)  # (N, 1, H)
+        return emb[:, 0].to(self._history.dtype)
+
+    def _store_actions(self, actions: torch.Tensor) -> None:
+        """Embed the chosen ``(N, ...)`` actions into each env's history (fed with the next observation)."""
+        values = self.action_codec.prepare(actions[:, None], role=ACTION)  # (N, 1, ...) our own, valid, actions
+        emb = self.action_codec.encode(values.to(self.device), role=ACTION)  # (N, 1, H)
+        step = self._filled - 1  # the current step of each env
+        self._history[torch.arange(self.num_envs), step, 1] = emb[:, 0].to(self._history.dtype)
+
+    def _choose(self, prediction: torch.Tensor) -> torch.Tensor:
+        """Actions from the ``(N, n)`` logits or ``(N, A)`` continuous predictions."""
+        action = self.task.action
+        if self.discrete:
+            if self.deterministic:
+                return prediction.argmax(dim=-1)  # (N,)
+            probs = torch.softmax(prediction.float() / self.temperature, dim=-1)
+            return torch.multinomial(probs, 1, generator=self.generator)[:, 0]  # (N,)
+        low = -torch.inf if action.low is None else action.low
+        high = torch.inf if action.high is None else action.high
+        return prediction.float().clamp(low, high).reshape(-1, *action.shape)  # (N, *shape)
+
+    # -- the cache -------------------------------------------------------------------------------------------
+    def _feed(self, obs_emb: torch.Tensor) -> torch.Tensor:
+        """Feed ``[a_{t-1}, o_t]`` of every env through the trunk with the cache; return ``(N, H)`` at ``o_t``."""
+        N, f = self.num_envs, self._filled  # (N,) steps before this one
+        envs = torch.arange(N)
+        if bool((f > 0).any()):
+            prev = self._history[envs, (f - 1).clamp(min=0), 1]  # (N, H) previous actions (junk where f == 0)
+            tokens = torch.stack((prev, obs_emb), dim=1)  # (N, 2, H)
+            positions = torch.stack(((2 * f - 1).clamp(min=0), 2 * f), dim=1)  # (N, 2)
+        else:
+            tokens, positions = obs_emb[:, None], torch.zeros(N, 1, dtype=torch.long)  # (N, 1, H), (N, 1)
+        L = tokens.shape[1]
+        if self._cache.get_seq_length() + L > 2 * self.context_steps:
+            self._rebuild(torch.zeros(N, dtype=torch.bool))  # drop slots no env uses
+        lengths = 2 * f + 1  # (N,) tokens of each env once o_t is in
+        total = self._cache.get_seq_length() + L
+        mask = None
+        if not bool((lengths == total).all()):
+            mask = torch.arange(total)[None, :] >= (total - lengths)[:, None]  # (N, slots + L)
+            mask = mask.to(self.device)
+        out = self.model.transformer(
+            inputs_embeds=tokens,
+            attention_mask=mask,
+            position_ids=positions.to(self.device),
+            past_key_values=self._cache,
+        )
+        self._history[envs, f, 0] = obs_emb
+        self._filled = f + 1
+        return out.last_hidden_state[:, -1]  # (N, H)
+
+    def _slide(self, slide: torch.Tensor) -> None:
+        """Shorten the windows of the envs in ``slide`` (``(N,)`` bool, all full) to their last ``keep_steps - 1``
+        completed steps, re-encoded from position 0; the new observation makes ``keep_steps``."""
+        kept = self.keep_steps - 1
+        ids = slide.nonzero()[:, 0]
+        history = self._history[ids, self.context_steps - kept :]  # (n, kept, 2, H)
+        self._history[ids, :kept] = history
+        self._filled[ids] = kept
+        self._rebuild(slide)
+
+    def _rebuild(self, slide: torch.Tensor) -> None:
+        """Rebuild the cache: keep its last ``max(len_i)`` slots (every env's tokens are the last ``len_i`` of its
+        row) and write the re-encoded windows of the envs in ``slide`` (``(N,)`` bool) at the end of their rows."""
+        lengths = torch.where(self._filled > 0, 2 * self._filled - 1, 0)  # (N,) tokens each env needs
+        slots = int(lengths.max())
+        for layer in self._cache.layers:
+            layer.keep_last(slots)
+        if not bool(slide.any()):
+            return
+        ids = slide.nonzero()[:, 0]
+        n = int(lengths[ids[0]])  # every sliding env keeps the same number of steps
+        tokens = self._history[ids, : (n + 1) // 2].flatten(1, 2)[:, :n]  # (s, n, H): [o_0, a_0, ..., o_k]
+        fresh = DynamicCache()
+        self.model.transformer(inputs_embeds=tokens, past_key_values=fresh)  # positions 0 .. n - 1
+        ids = ids.to(self.device)
+        for layer, new in zip(self._cache.layers, fresh.layers):
+            layer.keys[ids, :, slots - n : slots] = new.keys
+            layer.values[ids, :, slots - n : slots] = new.values
+
+# -- text ----------------------------------------------------------------------------------------------------
+def _tokenizer(model: Any, tokenizer: Any) -> Any:
+    tokenizer = tokenizer if tokenizer is not None else getattr(model, "tokenizer", None)
+    if tokenizer is None:
+        raise ValueError("tokenizer: the model carries none (model.tokenizer); pass tokenizer=...")
+    return tokenizer
+
+
+def _generate(model: Any, tokenizer: Any, input_ids: torch.Tensor, max_new_tokens: int, **kwargs: Any) -> torch.Tensor:
+    """Greedy (default) ``model.generate`` after ``input_ids (1, L)``; returns the new token ids ``(k,)``."""
+    kwargs.setdefault("do_sample", False)
+    eos = tokenizer.eos_token_id
+    kwargs.setdefault("pad_token_id", eos if eos is not None else tokenizer.pad_token_id)
+    out = model.generate(input_ids=input_ids.to(model.device), max_new_tokens=max_new_tokens, **kwargs)  # (1, L + k)
+    return out[0, input_ids.shape[1] :]
+
+
+def complete(
+    model: Any, prompt: str | list[str], *, max_new_tokens: int = 32, tokenizer: Any = None, **generate_kwargs: Any
+) -> str | list[str]:
+    """Continue text with ``model.generate`` (greedy unless ``do_sample=True`` is passed).
+
+    Args:
+        model: a :class:`jat_core.model.JatModel`.
+        prompt: a non-empty string, or a list of them (each generated on its own: the trunk's positions follow
+            the cache, so prompts are not left-padded into one batch).
+        max_new_tokens: tokens to add.
+        tokenizer: the tokenizer (default: ``model.tokenizer``).
+        generate_kwargs: passed to ``generate``.
+
+    Returns:
+        The continuation (new text only), or a list of them.
+    """
+    tokenizer = _tokenizer(model, tokenizer)
+    prompts = [prompt] if isinstance(prompt, str) else prompt
+    if not isinstance(prompts, (list, tuple)) or not prompts or not all(isinstance(p, str) and p for p in prompts):
+        raise ValueError(f"prompt: expected a non-empty str or a list of them, got {prompt!r:.80}")
+    from jat_core.processor import JatProcessor
+
+    processor = JatProcessor.from_model(model, tokenizer)
+    outs = []
+    for text in prompts:
+        (ids,) = [v for k, v in processor.prepare_text(text).items() if k != "attention_mask"]  # (1, L)
+        new = _generate(model, tokenizer, ids, max_new_tokens, **generate_kwargs)
+        outs.append(tokenizer.decode(new, skip_special_tokens=True))
+    return outs[0] if isinstance(prompt, str) else outs
+
+
+def caption(
+    model: Any,
+    image: Any,
+    *,
+    prompt: str | None = None,
+    max_new_tokens: int = 32,
+    tokenizer: Any = None,
+    **generate_kwargs: Any,
+) -> str:
+    """Describe an image: its patches first, then text generated with ``model.generate``.
+
+    Args:
+        model: a :class:`jat_core.model.JatModel` with an image-patch codec.
+        image: ``(H, W, 3)`` uint8 array / tensor or a PIL image (resized by the processor as in training).
+        prompt: text after the image (e.g. ``"Q: what is this? A:"``); ``None``: the caption's first token is
+            predicted from the image alone (the last patch), as in training, then generation continues.
+        max_new_tokens: tokens to generate.
+        tokenizer: the tokenizer (default: ``model.tokenizer``).
+        generate_kwargs: passed to ``generate``.
+
+    Returns:
+        The generated text (after the prompt, if any).
+    """
+    tokenizer = _tokenizer(model, tokenizer)
+    from jat_core.processor import JatProcessor
+
+    processor = JatProcessor.from_model(model, tokenizer)
+    if isinstance(image, torch.Tensor):
+        image = image.cpu().numpy()
+    if isinstance(image, np.ndarray) and (image.ndim != 3 or image.shape[-1] != 3 or image.dtype != np.uint8):
+        raise ValueError(f"image: expected an (H, W, 3) uint8 array, got shape {image.shape} dtype {image.dtype}")
+    images = {k: v.to(model.device) for k, v in processor.prepare_images([image]).items()}  # pixel_values (1, ...)
+    if prompt is not None:
+        (ids,) = [v for k, v in processor.prepare_text(prompt).items() if k != "attention_mask"]  # (1, L)
+        new = _generate(model, tokenizer, ids, max_new_tokens, **images, **generate_kwargs)
+        return tokenizer.decode(new, skip_special_tokens=True)
+    with torch.inference_mode():
+        ids = torch.zeros(1, 0, dtype=torch.long, device=model.device)
+        logits = model(input_ids=ids, **images, return_loss=False).logits[:, -1]  # (1, V) at the last patch
+    first = logits.argmax(-1, keepdim=True)  # (1, 1) greedy, whatever generate_kwargs say
+    new = first[0]
+    if max_new_tokens > 1:
+        new = torch.cat((new, _generate(model, tokenizer, first, max_new_tokens - 1, **images, **generate_kwargs)))
+    return tokenizer.decode(new, skip_special_tokens=True)

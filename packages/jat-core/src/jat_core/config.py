@@ -1,0 +1,175 @@
+"""``JatConfig``: everything needed to rebuild a JAT model (trunk sizes, codec names and settings, loss weights).
+
+It is a ``transformers.PreTrainedConfig`` with ``model_type="jat"`` that carries every GPT-Neo attribute under
+GPT-Neo's names, so the trunk (``jat_core.trunk.JatTrunk``, or transformers' ``GPTNeoModel``) can be built
+straight from it, plus the JAT fields of the published checkpoint (``max_continuous_size``,
+``max_discrete_value``, ``image_size``, ``num_channels``, ``patch_size``, ``observation_loss_coef``,
+``action_loss_coef``) and ``codecs``, the names of the codecs the model builds.
+
+Two presets::
+
+    JatConfig.from_preset("small")                  # the published jat-small shapes (REFERENCE.md section 1)
+    JatConfig.from_preset("tiny", vocab_size=512)   # H=128, 2 layers: tests and CPU demos
+
+Importing this module registers the config with ``transformers.AutoConfig`` under ``model_type="jat"``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from transformers import AutoConfig, PreTrainedConfig
+
+#: The built-in codecs, in the order the model builds them.
+DEFAULT_CODECS = ("continuous", "discrete", "image", "vit", "text")
+
+#: Preset overrides; ``small`` is the class default (the published jat-small).
+PRESETS: dict[str, dict[str, Any]] = {
+    "small": {},
+    "tiny": {
+        "hidden_size": 128,
+        "num_layers": 2,
+        "num_heads": 4,
+        "max_position_embeddings": 512,
+        "window_size": 256,
+        "vocab_size": 50257,
+    },
+}
+
+
+def alternating_attention_types(num_layers: int) -> list:
+    """GPT-Neo ``attention_types`` that alternate global and local layers, starting with global.
+
+    Args:
+        num_layers: number of trunk layers.
+
+    Returns:
+        e.g. ``[[["global", "local"], 6]]`` for 12 layers, ``[[["global", "local"], 1], [["global"], 1]]`` for 3.
+    """
+    types: list = [[["global", "local"], num_layers // 2]] if num_layers >= 2 else []
+    if num_layers % 2:
+        types.append([["global"], 1])
+    return types
+
+
+def expand_attention_types(attention_types: list) -> list[str]:
+    """Expand GPT-Neo's ``[[pattern, repeats], ...]`` into one ``"global"``/``"local"`` entry per layer."""
+    layers: list[str] = []
+    for pattern, repeats in attention_types:
+        for _ in range(repeats):
+            layers.extend(pattern)
+    return layers
+
+
+class JatConfig(PreTrainedConfig):
+    """Configuration of a :class:`jat_core.model.JatModel`. Defaults are the published jat-small.
+
+    GPT-Neo trunk fields (same names and meaning as ``transformers.GPTNeoConfig``):
+        vocab_size, max_position_embeddings, hidden_size, num_layers, num_heads, attention_types (per-layer
+        pattern; ``None``: alternate global and local), window_size (local attention window), intermediate_size
+        (``None``: 4 * hidden_size), activation_function, resid_dropout, embed_dropout, attention_dropout,
+        classifier_dropout (unused, kept for checkpoint compatibility), layer_norm_epsilon, initializer_range,
+        use_cache, bos_token_id, eos_token_id, pad_token_id. ``attention_layers`` (one entry per layer) is derived.
+
+    JAT fields:
+        max_continuous_size: continuous vectors (observation + reward, or action) are cyclically expanded to this.
+        max_discrete_value: number of integers per discrete observation (BabyAI: 148 grid values + 64 tokens).
+        image_size, num_channels, patch_size: the image-patch (ViT) input for captioning / VQA.
+        observation_loss_coef, action_loss_coef: the loss is ``obs_coef * obs_loss + act_coef * act_loss``
+            (kappa); an ``observation_loss_coef`` of 0 skips observation prediction entirely.
+        codecs: names of the registered codecs the model builds (default: the five built-ins).
+    """
+
+    model_type = "jat"
+    attribute_map = {"num_attention_heads": "num_heads", "num_hidden_layers": "num_layers"}
+
+    # GPT-Neo trunk
+    vocab_size: int = 50257
+    max_position_embeddings: int = 512
+    hidden_size: int = 768
+    num_layers: int = 12
+    attention_types: list | None = None
+    num_heads: int = 12
+    intermediate_size: int | None = None
+    window_size: int = 256
+    activation_function: str = "gelu_new"
+    resid_dropout: float = 0.0
+    embed_dropout: float = 0.0
+    attention_dropout: float = 0.0
+    classifier_dropout: float = 0.1
+    layer_norm_epsilon: float = 1e-5
+    initializer_range: float = 0.02
+    use_cache: bool = True
+    bos_token_id: int | None = 50256
+    eos_token_id: int | None = 50256
+    pad_token_id: int | None = None
+    tie_word_embeddings: bool = False
+    # JAT
+    max_continuous_size: int = 377
+    max_discrete_value: int = 212
+    image_size: int = 224
+    num_channels: int = 3
+    patch_size: int = 16
+    observation_loss_coef: float = 0.005
+    action_loss_coef: float = 0.995
+    codecs: list | None = None
+
+    def __post_init__(self, **kwargs):
+        if self.attention_types is None:
+            self.attention_types = alternating_attention_types(self.num_layers)
+        self.attention_types = [[list(p), int(n)] for p, n in self.attention_types]
+        if self.codecs is None:
+            self.codecs = list(DEFAULT_CODECS)
+        self.codecs = list(self.codecs)
+        kwargs.pop("attention_layers", None)  # derived below; configs on disk carry a copy
+        super().__post_init__(**kwargs)
+        self.attention_layers = expand_attention_types(self.attention_types)
+        self._validate()
+
+    def _validate(self) -> None:
+        def fail(name: str, expected: str, got: Any) -> None:
+            raise ValueError(f"JatConfig.{name}: expected {expected}, got {got!r}")
+
+        for name in ("vocab_size", "max_position_embeddings", "hidden_size", "num_layers", "num_heads",
+                     "window_size", "max_continuous_size", "max_discrete_value", "image_size", "num_channels",
+                     "patch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                fail(name, "a positive int", value)
+        if self.hidden_size % self.num_heads:
+            fail("hidden_size", f"a multiple of num_heads={self.num_heads}", self.hidden_size)
+        if len(self.attention_layers) != self.num_layers:
+            fail("attention_types", f"{self.num_layers} layers (num_layers)", self.attention_types)
+        if any(kind not in ("global", "local") for kind in self.attention_layers):
+            fail("attention_types", "'global' or 'local' per layer", self.attention_types)
+        for name in ("observation_loss_coef", "action_loss_coef"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or value < 0:
+                fail(name, "a non-negative number", value)
+        if not self.codecs or not all(isinstance(c, str) and c for c in self.codecs):
+            fail("codecs", "a non-empty list of codec names", self.codecs)
+        if len(set(self.codecs)) != len(self.codecs):
+            fail("codecs", "unique codec names", self.codecs)
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides: Any) -> JatConfig:
+        """Build a config from a named preset.
+
+        Args:
+            name: ``"small"`` (the published jat-small shapes) or ``"tiny"`` (H=128, 2 layers, 4 heads).
+            overrides: any field, e.g. ``vocab_size=512`` for a test tokenizer. Changing ``num_layers`` without
+                ``attention_types`` re-derives the alternating global/local pattern.
+
+        Returns:
+            The config.
+        """
+        if name not in PRESETS:
+            raise ValueError(f"unknown JatConfig preset {name!r}; presets: {sorted(PRESETS)}")
+        fields = {**PRESETS[name], **overrides}
+        for token in ("bos_token_id", "eos_token_id"):  # GPT-2's 50256 does not exist in a small test vocabulary
+            if token not in overrides and fields.get("vocab_size", cls.vocab_size) <= 50256:
+                fields[token] = None
+        return cls(**fields)
+
+
+AutoConfig.register("jat", JatConfig, exist_ok=True)

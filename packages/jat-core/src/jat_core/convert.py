@@ -1,0 +1,187 @@
+"""``jat-convert SRC OUT``: turn a checkpoint in the published JAT format into ours.
+
+The published format (``jat-project/jat``): ``config.json`` (a ``GPTNeoConfig`` plus JAT fields, with an
+``auto_map`` to remote code, ignored here) and ``model.safetensors`` (or ``pytorch_model.bin``, read with
+``weights_only=True``; or sharded with an ``.index.json``). ``SRC`` is such a directory, or a hub id (downloaded
+with ``huggingface_hub``). ``OUT`` receives ``JatModel.save_pretrained`` output (safetensors) plus the tokenizer and
+image-processor files found in ``SRC``, so that::
+
+    model = JatModel.from_pretrained(OUT)
+
+Conversion is a plain key map (:data:`KEY_MAP`): the trunk keeps its names; the token table may be stored under
+any of its alias names (one tensor, checked equal when several are present); the dead ``multi_discrete_decoder``
+is dropped; anything else unknown is an error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+from typing import Any
+
+import torch
+
+from jat_core.config import JatConfig
+
+#: Reference key prefix -> our key prefix. The longest matching prefix wins.
+KEY_MAP: dict[str, str] = {
+    "transformer.": "transformer.",
+    "single_discrete_decoder.": "lm_head.",
+    "continuous_encoder.": "codecs.continuous.encoder.",
+    "continuous_decoder.": "codecs.continuous.decoder.",
+    "multi_discrete_encoder.1.": "codecs.discrete.reduce.",
+    "multi_discrete_encoder.4.": "codecs.discrete.project.",
+    "image_encoder.module.": "codecs.image.encoder.",
+    "image_decoder.module.": "codecs.image.decoder.",
+    "vit_encoder.projection.": "codecs.vit.projection.",
+}
+#: Names under which the reference may store its one token table.
+TOKEN_TABLE_ALIASES = ("transformer.wte.weight", "single_discrete_encoder.weight", "multi_discrete_encoder.0.weight")
+TOKEN_TABLE = "transformer.wte.weight"
+#: Reference keys that are dropped: dead weights and non-persistent attention buffers of old GPT-Neo versions.
+DROPPED_PREFIXES = ("multi_discrete_decoder.",)
+DROPPED_SUFFIXES = (".attn.attention.bias", ".attn.attention.masked_bias")
+#: config.json keys that are about the file or remote code, not the model.
+IGNORED_CONFIG_KEYS = ("auto_map", "architectures", "model_type", "transformers_version", "torch_dtype", "dtype",
+                       "tokenizer_class", "attention_layers", "_name_or_path")
+#: Files copied from SRC to OUT when present (tokenizer, image processor).
+EXTRA_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt", "special_tokens_map.json",
+               "added_tokens.json", "preprocessor_config.json", "processor_config.json", "generation_config.json")
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+
+
+def resolve_source(src: str) -> str:
+    """A local directory for ``src``: itself, or a hub snapshot of the config, weights and tokenizer files."""
+    if os.path.isdir(src):
+        return src
+    if os.path.exists(src):
+        raise ValueError(f"SRC: expected a checkpoint directory or a hub id, got the file {src!r}")
+    if src.startswith(("/", ".", "~")) or src.count("/") != 1:
+        raise ValueError(f"SRC: expected a checkpoint directory or a hub id (owner/name), {src!r} does not exist")
+    from huggingface_hub import snapshot_download
+
+    patterns = ["config.json", "*.safetensors", "*.index.json", "pytorch_model*.bin", *EXTRA_FILES]
+    return snapshot_download(src, allow_patterns=patterns)
+
+
+def read_state_dict(directory: str) -> dict[str, torch.Tensor]:
+    """Read the weights of a published-format checkpoint directory (safetensors first, then ``.bin``)."""
+    from safetensors.torch import load_file
+
+    def load(name: str) -> dict[str, torch.Tensor]:
+        path = os.path.join(directory, name)
+        if name.endswith(".safetensors"):
+            return load_file(path)
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+    for name in WEIGHT_FILES:
+        path = os.path.join(directory, name)
+        if not os.path.exists(path):
+            continue
+        if name.endswith(".index.json"):
+            with open(path) as f:
+                shards = sorted(set(json.load(f)["weight_map"].values()))
+            state: dict[str, torch.Tensor] = {}
+            for shard in shards:
+                state.update(load(shard))
+            return state
+        return load(name)
+    raise ValueError(f"SRC {directory!r}: expected one of {WEIGHT_FILES}, found {sorted(os.listdir(directory))}")
+
+
+def read_config(directory: str, **overrides: Any) -> JatConfig:
+    """Our config from a published ``config.json`` (``auto_map`` and file metadata ignored)."""
+    path = os.path.join(directory, "config.json")
+    if not os.path.exists(path):
+        raise ValueError(f"SRC {directory!r}: expected a config.json, found {sorted(os.listdir(directory))}")
+    with open(path) as f:
+        raw = json.load(f)
+    fields = {k: v for k, v in raw.items() if k not in IGNORED_CONFIG_KEYS}
+    fields.update(overrides)
+    return JatConfig(**fields)
+
+
+def map_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Rename a published state dict to our parameter names (see :data:`KEY_MAP`).
+
+    Raises:
+        ValueError: token-table aliases that differ, no token table, or keys this map does not know.
+    """
+    tables = {k: state[k] for k in TOKEN_TABLE_ALIASES if k in state}
+    if not tables:
+        raise ValueError(f"checkpoint: expected a token table under one of {TOKEN_TABLE_ALIASES}, found none")
+    first_name, table = next(iter(tables.items()))
+    for name, other in tables.items():
+        if other.shape != table.shape or not torch.equal(other, table):
+            raise ValueError(f"checkpoint: token table aliases {first_name!r} and {name!r} hold different tensors")
+    out = {TOKEN_TABLE: table}
+    unknown = []
+    for key, value in state.items():
+        if key in TOKEN_TABLE_ALIASES or key.startswith(DROPPED_PREFIXES) or key.endswith(DROPPED_SUFFIXES):
+            continue
+        prefix = max((p for p in KEY_MAP if key.startswith(p)), key=len, default=None)
+        if prefix is None:
+            unknown.append(key)
+            continue
+        out[KEY_MAP[prefix] + key[len(prefix):]] = value
+    if unknown:
+        raise ValueError(f"checkpoint: unknown keys (not in the published format): {unknown[:10]}")
+    return out
+
+
+def convert(src: str, out: str | None = None, **config_overrides: Any):
+    """Convert a published checkpoint, optionally writing it to ``out``.
+
+    Args:
+        src: checkpoint directory or hub id.
+        out: output directory (``save_pretrained`` format, safetensors), or ``None`` to only return the model.
+        config_overrides: config fields to change (e.g. ``codecs=[...]``).
+
+    Returns:
+        The converted :class:`jat_core.model.JatModel` (fp32, eval mode).
+    """
+    from jat_core.model import JatModel
+
+    directory = resolve_source(src)
+    config = read_config(directory, **config_overrides)
+    state = map_keys(read_state_dict(directory))
+    model = JatModel(config)
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise ValueError(f"checkpoint: missing parameters {missing[:10]}, unexpected parameters {unexpected[:10]}")
+    for key, value in state.items():
+        if value.shape != expected[key].shape:
+            raise ValueError(f"checkpoint: {key} has shape {tuple(value.shape)}, expected {tuple(expected[key].shape)}")
+    model.load_state_dict({k: v.to(torch.float32) for k, v in state.items()}, strict=True)
+    model.eval()
+    if out is not None:
+        model.save_pretrained(out)
+        for name in EXTRA_FILES:
+            path = os.path.join(directory, name)
+            if os.path.exists(path) and not os.path.exists(os.path.join(out, name)):
+                shutil.copyfile(path, os.path.join(out, name))
+    return model
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``jat-convert SRC OUT``. Returns the process exit code."""
+    parser = argparse.ArgumentParser(prog="jat-convert", description=__doc__.split("\n\n")[0])
+    parser.add_argument("src", metavar="SRC", help="published checkpoint directory or hub id (e.g. jat-project/jat)")
+    parser.add_argument("out", metavar="OUT", help="output directory, loadable with JatModel.from_pretrained")
+    args = parser.parse_args(argv)
+    try:
+        model = convert(args.src, args.out)
+    except (ValueError, OSError) as exc:
+        print(f"jat-convert: {exc}", file=sys.stderr)
+        return 2
+    print(f"jat-convert: wrote {args.out} ({model.num_parameters():,} parameters)")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,227 @@
+"""``JatProcessor``: raw env / data-set values -> the tensors ``JatModel.forward`` takes, keyed by column.
+
+Both the training data pipeline and the agent call it, so that a model sees exactly the same inputs in training
+and in play. It knows no modality: it asks the task's :class:`~jat_core.specs.FieldSpec` which codec a field
+uses, and the codec (``Codec.prepare``) how to turn raw values into model inputs and which column they go to.
+Its own job is what needs the tokenizer or several fields:
+
+- string fields with ``max_tokens`` (BabyAI's mission) are tokenized to exactly that many ids (truncated, or
+  padded with the end token, as the reference pads with ``pad_token = eos_token``);
+- the fields of one observation that share a codec are flattened per step and concatenated in spec order
+  (BabyAI: 148 grid ints + 64 mission tokens = the 212 ``discrete_observations``), then prepared by the codec.
+
+Example (a BabyAI window of B episodes x T steps)::
+
+    processor = JatProcessor(tokenizer)                  # or JatProcessor.from_model(model, tokenizer)
+    batch = processor.prepare_observations(task, {"discrete_observations": grid,      # (B, T, 148) int
+                                                  "text_observations": missions})     # (B, T) str
+    batch |= processor.prepare_actions(task, actions)    # (B, T) int   -> {"discrete_actions": ...}
+    batch |= processor.prepare_rewards(rewards)          # (B, T) float -> {"rewards": ...}
+    out = model(**batch, attention_mask=mask)
+
+Text and captions::
+
+    batch = processor.prepare_text(["a cat on a mat"])                  # {"input_ids", "attention_mask"}
+    batch |= processor.prepare_images([image])                          # {"pixel_values"} (patches go first)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from jat_core.codec import ACTION, OBSERVATION, SEQUENCE, Codec, SharedParts
+from jat_core.specs import FieldSpec, TaskSpec
+from jat_core.testing import check_field_value
+
+
+class JatProcessor:
+    """Turn raw values into model inputs.
+
+    Args:
+        tokenizer: a transformers tokenizer (GPT-2 BPE for the published model; see
+            :func:`jat_core.tokenizer.load_tokenizer` / ``build_tokenizer``).
+        codecs: codec instances by name (e.g. ``model.codecs``). When ``None``, codecs are built on the meta
+            device (no memory, no weights: ``prepare`` needs none) from ``registry`` and ``config``.
+        config: a ``JatConfig`` for building codecs (default: the published jat-small).
+        registry: the plugin registry (default: :func:`jat_core.load_plugins`).
+        text_codec: name of the codec that reads token ids (``prepare_text``).
+        image_codec: name of the codec that reads images for sequences (``prepare_images``).
+    """
+
+    def __init__(
+        self,
+        tokenizer: Any,
+        *,
+        codecs: Mapping[str, Codec] | None = None,
+        config: Any = None,
+        registry: Any = None,
+        text_codec: str = "text",
+        image_codec: str = "vit",
+    ) -> None:
+        self.tokenizer = tokenizer
+        self._codecs: dict[str, Codec] = dict(codecs) if codecs is not None else {}
+        self._build_missing = codecs is None
+        self._config = config
+        self._registry = registry
+        self.text_codec, self.image_codec = text_codec, image_codec
+
+    @classmethod
+    def from_model(cls, model: Any, tokenizer: Any, **kwargs: Any) -> JatProcessor:
+        """A processor that uses ``model.codecs``."""
+        return cls(tokenizer, codecs=model.codecs, config=model.config, **kwargs)
+
+    # -- codecs ----------------------------------------------------------------------------------------------
+    def codec(self, name: str) -> Codec:
+        """The codec called ``name`` (built on the meta device when the processor was given none)."""
+        if name in self._codecs:
+            return self._codecs[name]
+        if not self._build_missing:
+            raise ValueError(f"unknown codec {name!r}; this processor's codecs: {sorted(self._codecs)}")
+        if self._registry is None:
+            from jat_core.plugins import load_plugins
+
+            self._registry = load_plugins()
+        if self._config is None:
+            from jat_core.config import JatConfig
+
+            self._config = JatConfig()
+        config = self._config
+        with torch.device("meta"):
+            shared = SharedParts(
+                wte=nn.Embedding(config.vocab_size, config.hidden_size),
+                head=nn.Linear(config.hidden_size, config.vocab_size, bias=False),
+            )
+            self._codecs[name] = self._registry.build_codec(name, config, shared)
+        return self._codecs[name]
+
+    # -- tokens ----------------------------------------------------------------------------------------------
+    @property
+    def pad_token_id(self) -> int:
+        """The id that pads token fields: the end token (GPT-2's ``<|endoftext|>``), as the reference."""
+        eos = self.tokenizer.eos_token_id
+        return eos if eos is not None else self.tokenizer.pad_token_id
+
+    def tokenize(self, strings: Sequence[str], max_tokens: int) -> np.ndarray:
+        """Tokenize strings to exactly ``max_tokens`` ids each (truncated at the end, padded with the end token).
+
+        Returns:
+            ``(len(strings), max_tokens)`` int64.
+        """
+        ids = self.tokenizer(list(strings))["input_ids"] if len(strings) else []
+        out = np.full((len(strings), max_tokens), self.pad_token_id, dtype=np.int64)
+        for i, row in enumerate(ids):
+            row = row[:max_tokens]
+            out[i, : len(row)] = row
+        return out
+
+    # -- RL --------------------------------------------------------------------------------------------------
+    def _field_values(self, task: TaskSpec, field: FieldSpec, value: Any, batch: tuple[int, ...] | None):
+        """Validated ``(B, T, *shape)`` values of one field (string fields: ``(B, T, max_tokens)`` ids)."""
+        if field.dtype == "string":
+            arr = np.asarray(value, dtype=object)
+            if batch is not None and arr.shape != batch:
+                raise ValueError(f"task {task.name!r} field {field.name!r}: expected shape {batch}, got {arr.shape}")
+            if arr.ndim != 2:
+                raise ValueError(f"task {task.name!r} field {field.name!r}: expected (B, T) strings, got shape {arr.shape}")
+            check_field_value(field, arr, task=task.name, batch=arr.shape)
+            if field.max_tokens is None:
+                raise ValueError(f"task {task.name!r} field {field.name!r}: a string field needs max_tokens to be tokenized")
+            return self.tokenize(arr.reshape(-1).tolist(), field.max_tokens).reshape(*arr.shape, field.max_tokens)
+        arr = value.numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
+        if batch is None:
+            if arr.ndim < 2:
+                raise ValueError(
+                    f"task {task.name!r} field {field.name!r}: expected shape (B, T, *{field.shape}), got {arr.shape}"
+                )
+            batch = arr.shape[:2]
+        check_field_value(field, arr, task=task.name, batch=batch)
+        return arr
+
+    def prepare_observations(self, task: TaskSpec, values: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+        """Observations of ``B`` sequences of ``T`` steps -> ``{column: tensor}``.
+
+        Args:
+            task: the task spec.
+            values: ``{field name: array (B, T, *field.shape)}`` for every observation field (strings: ``(B, T)``).
+
+        Returns:
+            One entry per codec used by the observation fields, keyed by the codec's observation column, holding
+            what the codec's ``prepare`` returns (e.g. ``discrete_observations`` ``(B, T, 212)`` int64 for BabyAI,
+            ``image_observations`` ``(B, T, 4, 84, 84)`` float for Atari).
+
+        Raises:
+            ValueError: a missing or unknown field, a wrong shape, dtype or range (naming task, field, expected
+                and actual), fields with different ``(B, T)``.
+        """
+        names = [f.name for f in task.observation]
+        missing = [n for n in names if n not in values]
+        unknown = [n for n in values if n not in names]
+        if missing or unknown:
+            raise ValueError(
+                f"task {task.name!r}: expected observation fields {names}, missing {missing}, unknown {unknown}"
+            )
+        groups: dict[str, list[FieldSpec]] = {}
+        for f in task.observation:
+            groups.setdefault(f.codec, []).append(f)
+        batch: tuple[int, ...] | None = None
+        out: dict[str, torch.Tensor] = {}
+        for codec_name, fields in groups.items():
+            parts = []
+            for f in fields:
+                arr = self._field_values(task, f, values[f.name], batch)
+                batch = tuple(arr.shape[:2])
+                parts.append(arr)
+            if len(parts) == 1:
+                raw = parts[0]
+            else:
+                raw = np.concatenate([p.reshape(*batch, -1) for p in parts], axis=-1)  # (B, T, sum of sizes)
+            codec = self.codec(codec_name)
+            out[codec.columns[OBSERVATION]] = codec.prepare(raw, role=OBSERVATION)
+        return out
+
+    def prepare_actions(self, task: TaskSpec, values: Any) -> dict[str, torch.Tensor]:
+        """Actions ``(B, T, *action.shape)`` -> ``{action column: tensor}`` (e.g. ``discrete_actions`` ``(B, T)``)."""
+        if task.action is None:
+            raise ValueError(f"task {task.name!r}: has no action field (a text task)")
+        arr = self._field_values(task, task.action, values, None)
+        codec = self.codec(task.action.codec)
+        return {codec.columns[ACTION]: codec.prepare(arr, role=ACTION)}
+
+    @staticmethod
+    def prepare_rewards(rewards: Any) -> dict[str, torch.Tensor]:
+        """Rewards ``(B, T)`` (already shifted: ``o_t`` carries the reward received before it, see
+        :func:`jat_core.sequence.shift_rewards`) -> ``{"rewards": float32 (B, T)}``."""
+        r = torch.as_tensor(np.asarray(rewards, dtype=np.float32))
+        if r.dim() != 2:
+            raise ValueError(f"rewards: expected shape (B, T), got {tuple(r.shape)}")
+        return {"rewards": r}
+
+    # -- sequences -------------------------------------------------------------------------------------------
+    def prepare_text(self, texts: str | Sequence[str], max_length: int | None = None) -> dict[str, torch.Tensor]:
+        """Tokenize texts, padded on the right to the longest (and truncated to ``max_length`` tokens if given).
+
+        Returns:
+            ``{<text column> ("input_ids"): (B, L) int64, "attention_mask": (B, L) bool}``.
+        """
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        if not texts or not all(isinstance(t, str) for t in texts):
+            raise ValueError(f"texts: expected a non-empty list of str, got {texts!r:.80}")
+        enc = self.tokenizer(
+            texts, padding="longest", padding_side="right", truncation=max_length is not None, max_length=max_length
+        )
+        ids = np.asarray(enc["input_ids"], dtype=np.int64)
+        mask = np.asarray(enc["attention_mask"], dtype=bool)
+        if not self.tokenizer.pad_token_id == self.pad_token_id:
+            ids = np.where(mask, ids, self.pad_token_id)
+        codec = self.codec(self.text_codec)
+        return {codec.columns[SEQUENCE]: codec.prepare(ids, role=SEQUENCE), "attention_mask": torch.from_numpy(mask)}
+
+    def prepare_images(self, images: Any) -> dict[str, torch.Tensor]:
+        """Images (PIL images or ``(H, W, 3)`` uint8 arrays) -> ``{<image column> ("pixel_values"): (B, 3, S, S)}``."""
+        codec = self.codec(self.image_codec)
+        return {codec.columns[SEQUENCE]: codec.prepare(images, role=SEQUENCE)}

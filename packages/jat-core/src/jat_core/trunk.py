@@ -1,0 +1,405 @@
+"""The GPT-Neo trunk of JAT: transformers' ``GPTNeoModel``, same parameters and outputs, but fast.
+
+``JatTrunk`` has exactly the submodule names of ``GPTNeoModel`` (``wte, wpe, drop, h.N.{ln_1,
+attn.attention.{q,k,v,out}_proj, ln_2, mlp.{c_fc,c_proj}}, ln_f``), so a ``GPTNeoModel`` state dict loads with
+``strict=True``, and it computes the same function:
+
+- attention logits are ``q . k`` with NO ``1/sqrt(d)`` scaling (``scale=1.0``);
+- a ``"global"`` layer is causal; a ``"local"`` layer lets query slot ``i`` see key slot ``j`` iff
+  ``i - window_size < j <= i`` (transformers: ``bias ^ tril(bias, -window_size)``);
+- ``gelu_new`` is the tanh approximation of GELU, computed here by the fused ``F.gelu(approximate="tanh")``.
+
+Speed comes from ``F.scaled_dot_product_attention`` (never materialising a ``(T, T)`` fp32 matrix per head) and
+from the window: a long local layer splits its queries into chunks and each chunk only meets the keys of its
+band (see :func:`local_attention`).
+
+Slots and positions. Every call appends ``L`` new tokens after ``past_len`` cached ones; the keys of a layer
+are the ``past_len + L`` *slots* of the cache, and the causal/window masks are defined on slots, as in
+``GPTNeoModel``. Position ids (the rows of ``wpe``) are separate and explicit: by default ``past_len +
+arange(L)`` for every row (what ``GPTNeoModel`` does, even with left padding), but a caller may pass any
+``(B, L)`` positions, e.g. several sequences of a batch that sit at different positions, or a context that
+slid so that slot 0 of the cache no longer holds position 0.
+
+Padding. ``attention_mask`` is ``(B, past_len + L)``, 1 = real token, 0 = padding. Outputs at padded query
+slots are unspecified but finite (a padded query always sees at least itself), and no valid query ever sees a
+padded key. When padding only sits at the end of each row (right padding), the causal mask already hides
+every padded key from every valid query, so the fast mask-free causal path is kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers.activations import ACT2FN
+from transformers.cache_utils import Cache, DynamicCache
+from transformers.modeling_layers import GradientCheckpointingLayer
+from transformers.modeling_outputs import BaseModelOutputWithPast
+
+ATTENTION_TYPES = ("global", "local")
+#: Query chunk of the banded local attention. Each chunk meets ``chunk + window - 1`` keys, so smaller chunks
+#: waste less outside the band but make more, smaller SDPA problems; 64 was fastest for window 256 on CPU.
+LOCAL_CHUNK = 64
+
+
+@dataclass(frozen=True)
+class AttentionLayout:
+    """Where the queries of one forward call sit among the keys; shared by every layer of the call.
+
+    Attributes:
+        q_len: ``L``, the number of new tokens (query slots are ``past_len .. past_len + L - 1``).
+        k_len: ``past_len + L``, the number of key slots once the cache holds the new tokens.
+        key_valid: ``(B, k_len)`` bool, False at padded slots; None when no valid query can see a padded key
+            (no padding, or padding only at the end of each row).
+    """
+
+    q_len: int
+    k_len: int
+    key_valid: torch.Tensor | None = None
+
+
+def attention_layout(attention_mask: torch.Tensor | None, q_len: int, k_len: int) -> AttentionLayout:
+    """Build the :class:`AttentionLayout` of a call from its ``(B, k_len)`` padding mask (1 = attend) or None."""
+    if attention_mask is None:
+        return AttentionLayout(q_len, k_len)
+    valid = attention_mask.bool()  # (B, k_len)
+    # Padding only after the real tokens of each row: a padded key j is seen only by query slots i >= j,
+    # which are padded too, so the causal mask alone is exact at every valid query.
+    if bool((valid[:, 1:] <= valid[:, :-1]).all()):
+        return AttentionLayout(q_len, k_len)
+    return AttentionLayout(q_len, k_len, valid)
+
+
+def band_mask(
+    q_len: int, k_len: int, window: int | None, key_valid: torch.Tensor | None, device: torch.device
+) -> torch.Tensor:
+    """Boolean attention mask ``(B or 1, 1, q_len, k_len)``, True = attend.
+
+    Query ``i`` sits at key slot ``s = k_len - q_len + i``; it sees slot ``j`` iff ``j <= s``, ``j > s - window``
+    (when ``window`` is given) and ``key_valid[j]`` (when given). Slot ``s`` itself is always visible so that a
+    fully padded query row stays finite (its output is unspecified).
+    """
+    s = torch.arange(k_len - q_len, k_len, device=device)[:, None]  # (q_len, 1) query slots
+    j = torch.arange(k_len, device=device)[None, :]  # (1, k_len) key slots
+    mask = j <= s
+    if window is not None:
+        mask = mask & (j > s - window)
+    if key_valid is None:
+        return mask[None, None]  # (1, 1, q_len, k_len)
+    return ((mask[None] & key_valid[:, None, :]) | (j == s)[None])[:, None]  # (B, 1, q_len, k_len)
+
+
+def global_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layout: AttentionLayout, dropout_p: float = 0.0
+) -> torch.Tensor:
+    """Causal attention without scaling: q ``(B, nh, L, d)``, k/v ``(B, nh, past_len + L, d)`` -> ``(B, nh, L, d)``."""
+    if layout.key_valid is None and layout.q_len == layout.k_len:
+        return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True, scale=1.0)
+    if layout.key_valid is None and layout.q_len == 1:  # one new token sees the whole cache
+        return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, scale=1.0)
+    mask = band_mask(layout.q_len, layout.k_len, None, layout.key_valid, q.device)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p, scale=1.0)
+
+
+def local_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    layout: AttentionLayout,
+    window: int,
+    dropout_p: float = 0.0,
+) -> torch.Tensor:
+    """Sliding-window attention without scaling; shapes as :func:`global_attention`.
+
+    Query slot ``i`` sees key slots ``i - window < j <= i``. Keys older than the first query's band are dropped;
+    when more than one chunk of queries remains (``LOCAL_CHUNK``, at most ``window``) they go through
+    :func:`chunked_band_attention`, otherwise through one SDPA call with a band mask (e.g. cached decoding).
+    """
+    if layout.k_len <= window:  # the window cuts nothing: plain causal attention
+        return global_attention(q, k, v, layout, dropout_p)
+    start = max(0, layout.k_len - layout.q_len - window + 1)  # first key slot any query can see
+    k, v = k[:, :, start:], v[:, :, start:]
+    key_valid = None if layout.key_valid is None else layout.key_valid[:, start:]
+    chunk = min(window, LOCAL_CHUNK)
+    if layout.q_len > chunk:
+        return chunked_band_attention(q, k, v, key_valid, window, chunk, dropout_p)
+    mask = band_mask(layout.q_len, layout.k_len - start, window, key_valid, q.device)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p, scale=1.0)
+
+
+def chunked_band_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    key_valid: torch.Tensor | None,
+    window: int,
+    chunk: int,
+    dropout_p: float = 0.0,
+) -> torch.Tensor:
+    """Sliding-window attention computed chunk by chunk, so that only the band is computed.
+
+    Queries ``(B, nh, Lq, d)`` sit at the last ``Lq`` of the ``Lk`` key slots of ``k, v (B, nh, Lk, d)``;
+    ``key_valid`` is ``(B, Lk)`` or None. The queries are cut into ``nC`` chunks of ``chunk`` slots; a chunk
+    starting at slot ``s`` sees keys ``s - window + 1 .. s + chunk - 1``, a span of ``chunk + window - 1`` keys
+    taken as an overlapping (copy-free) ``unfold`` view. All chunks go through one SDPA call as a batch of
+    ``B * nC`` sequences. Cost ~ ``Lq * (chunk + window)`` instead of ``Lq * Lk``. Returns ``(B, nh, Lq, d)``.
+    """
+    B, nh, Lq, d = q.shape
+    Lk = k.shape[2]
+    n_chunks = -(-Lq // chunk)
+    span = chunk + window - 1
+    front = window - 1 - (Lk - Lq)  # keys missing before the first query's band (> 0) or extra keys (< 0)
+    back = n_chunks * chunk - Lq  # padding that completes the last chunk
+    if key_valid is None:
+        key_valid = torch.ones(1, Lk, dtype=torch.bool, device=q.device)
+    if front < 0:
+        k, v, key_valid = k[:, :, -front:], v[:, :, -front:], key_valid[:, -front:]
+        front = 0
+    # Sequence-major (B, T, nh, d) so that chunks and unfolded windows are views.
+    q = F.pad(q.transpose(1, 2), (0, 0, 0, 0, 0, back))  # (B, nC * chunk, nh, d)
+    k = F.pad(k.transpose(1, 2), (0, 0, 0, 0, front, back))  # (B, (nC - 1) * chunk + span, nh, d)
+    v = F.pad(v.transpose(1, 2), (0, 0, 0, 0, front, back))
+    key_valid = F.pad(key_valid, (front, back), value=False)  # (Bv, (nC - 1) * chunk + span)
+
+    qc = q.reshape(B, n_chunks, chunk, nh, d).transpose(2, 3).reshape(B * n_chunks, nh, chunk, d)
+    kc = k.unfold(1, span, chunk).transpose(-1, -2).reshape(B * n_chunks, nh, span, d)  # (B*nC, nh, span, d)
+    vc = v.unfold(1, span, chunk).transpose(-1, -2).reshape(B * n_chunks, nh, span, d)
+
+    a = torch.arange(chunk, device=q.device)[:, None]  # query offset in its chunk
+    b = torch.arange(span, device=q.device)[None, :]  # key offset in the chunk's span; slot b - window + 1 + a
+    band = (b >= a) & (b <= a + window - 1)  # (chunk, span)
+    own = b == a + window - 1  # the query's own slot: keeps padded rows finite
+    mask = (band & key_valid.unfold(1, span, chunk)[:, :, None, :]) | own  # (Bv, nC, chunk, span)
+    mask = mask.expand(B, n_chunks, chunk, span).reshape(B * n_chunks, 1, chunk, span)
+
+    out = F.scaled_dot_product_attention(qc, kc, vc, attn_mask=mask, dropout_p=dropout_p, scale=1.0)
+    out = out.reshape(B, n_chunks, nh, chunk, d).transpose(2, 3).reshape(B, n_chunks * chunk, nh, d)
+    return out[:, :Lq].transpose(1, 2)  # (B, nh, Lq, d)
+
+
+class NeoSelfAttention(nn.Module):
+    """One GPT-Neo attention layer (``h.N.attn.attention``): projections, global or local attention, output."""
+
+    def __init__(self, config, attention_type: str, layer_idx: int):
+        super().__init__()
+        if attention_type not in ATTENTION_TYPES:
+            raise ValueError(
+                f"attention_layers[{layer_idx}]: expected one of {ATTENTION_TYPES}, got {attention_type!r}"
+            )
+        self.embed_dim = config.hidden_size
+        self.num_heads = config.num_heads
+        self.head_dim = self.embed_dim // self.num_heads
+        if self.head_dim * self.num_heads != self.embed_dim:
+            raise ValueError(
+                f"hidden_size ({self.embed_dim}) must be divisible by num_heads ({self.num_heads})"
+            )
+        self.attention_type = attention_type
+        self.window_size = int(config.window_size)
+        self.layer_idx = layer_idx
+        self.attention_dropout = float(config.attention_dropout)
+        self.k_proj = nn.Linear(self.embed_dim, self.embed_dim, bias=False)
+        self.v_proj = nn.Linear(self.embed_dim, self.embed_dim, bias=False)
+        self.q_proj = nn.Linear(self.embed_dim, self.embed_dim, bias=False)
+        self.out_proj = nn.Linear(self.embed_dim, self.embed_dim, bias=True)
+        self.resid_dropout = nn.Dropout(float(config.resid_dropout))
+
+    def forward(
+        self, hidden_states: torch.Tensor, layout: AttentionLayout, past_key_values: Cache | None = None
+    ) -> torch.Tensor:
+        """``(B, L, H)`` -> ``(B, L, H)``; appends this layer's keys/values to ``past_key_values`` when given."""
+        B, L, H = hidden_states.shape
+        q, k, v = (
+            proj(hidden_states).view(B, L, self.num_heads, self.head_dim).transpose(1, 2)  # (B, nh, L, d)
+            for proj in (self.q_proj, self.k_proj, self.v_proj)
+        )
+        if past_key_values is not None:
+            k, v = past_key_values.update(k, v, self.layer_idx)  # (B, nh, past_len + L, d)
+        dropout_p = self.attention_dropout if self.training else 0.0
+        if self.attention_type == "local":
+            out = local_attention(q, k, v, layout, self.window_size, dropout_p)
+        else:
+            out = global_attention(q, k, v, layout, dropout_p)
+        out = out.transpose(1, 2).reshape(B, L, H)  # (B, L, H)
+        return self.resid_dropout(self.out_proj(out))
+
+
+class NeoAttention(nn.Module):
+    """Holder that reproduces GPT-Neo's ``attn.attention`` nesting of parameter names."""
+
+    def __init__(self, config, layer_idx: int):
+        super().__init__()
+        self.attention = NeoSelfAttention(config, config.attention_layers[layer_idx], layer_idx)
+
+    def forward(self, hidden_states, layout, past_key_values=None):
+        """See :meth:`NeoSelfAttention.forward`."""
+        return self.attention(hidden_states, layout, past_key_values)
+
+
+class NeoMLP(nn.Module):
+    """GPT-Neo feed-forward: ``c_fc`` (H -> I), activation, ``c_proj`` (I -> H), dropout."""
+
+    def __init__(self, config):
+        super().__init__()
+        inner = config.intermediate_size if config.intermediate_size is not None else 4 * config.hidden_size
+        self.c_fc = nn.Linear(config.hidden_size, inner)
+        self.c_proj = nn.Linear(inner, config.hidden_size)
+        name = config.activation_function
+        # gelu_new is GELU's tanh approximation; F.gelu computes it in one fused kernel.
+        self.act = nn.GELU(approximate="tanh") if name == "gelu_new" else ACT2FN[name]
+        self.dropout = nn.Dropout(float(config.resid_dropout))
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        """``(B, L, H)`` -> ``(B, L, H)``."""
+        return self.dropout(self.c_proj(self.act(self.c_fc(hidden_states))))
+
+
+class NeoBlock(GradientCheckpointingLayer):
+    """Pre-norm transformer block ``h.N``: ``x + attn(ln_1(x))``, then ``x + mlp(ln_2(x))``."""
+
+    def __init__(self, config, layer_idx: int):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_epsilon)
+        self.attn = NeoAttention(config, layer_idx)
+        self.ln_2 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_epsilon)
+        self.mlp = NeoMLP(config)
+
+    def forward(
+        self, hidden_states: torch.Tensor, layout: AttentionLayout, past_key_values: Cache | None = None
+    ) -> torch.Tensor:
+        """``(B, L, H)`` -> ``(B, L, H)``."""
+        hidden_states = hidden_states + self.attn(self.ln_1(hidden_states), layout, past_key_values)
+        return hidden_states + self.mlp(self.ln_2(hidden_states))
+
+
+class JatTrunk(nn.Module):
+    """GPT-Neo trunk, state-dict compatible with transformers' ``GPTNeoModel``.
+
+    Args:
+        config: any object with GPT-Neo's attribute names (``vocab_size, max_position_embeddings, hidden_size,
+            num_layers, num_heads, attention_layers, window_size, intermediate_size, activation_function,
+            layer_norm_epsilon, embed_dropout, attention_dropout, resid_dropout, initializer_range``), e.g. a
+            ``GPTNeoConfig`` or a ``JatConfig``.
+    """
+
+    def __init__(self, config):
+        super().__init__()
+        if len(config.attention_layers) != config.num_layers:
+            raise ValueError(
+                f"attention_layers: expected {config.num_layers} entries (num_layers), "
+                f"got {len(config.attention_layers)}"
+            )
+        self.config = config
+        self.embed_dim = config.hidden_size
+        self.wte = nn.Embedding(config.vocab_size, self.embed_dim)
+        self.wpe = nn.Embedding(config.max_position_embeddings, self.embed_dim)
+        self.drop = nn.Dropout(float(config.embed_dropout))
+        self.h = nn.ModuleList([NeoBlock(config, i) for i in range(config.num_layers)])
+        self.ln_f = nn.LayerNorm(self.embed_dim, eps=config.layer_norm_epsilon)
+        self.apply(self._init_module)
+
+    def _init_module(self, module: nn.Module) -> None:
+        """GPT-Neo's initialisation: normal(0, initializer_range) weights, zero biases, unit LayerNorms."""
+        std = self.config.initializer_range
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, mean=0.0, std=std)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+        if isinstance(module, nn.LayerNorm):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        """The token table ``wte``."""
+        return self.wte
+
+    def set_input_embeddings(self, embeddings: nn.Embedding) -> None:
+        """Replace the token table ``wte``."""
+        self.wte = embeddings
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        past_key_values: Cache | None = None,
+        use_cache: bool = False,
+        output_hidden_states: bool = False,
+    ) -> BaseModelOutputWithPast:
+        """Run the trunk on ``L`` new tokens, after the ``past_len`` tokens already in ``past_key_values``.
+
+        Args:
+            input_ids: ``(B, L)`` token ids, or
+            inputs_embeds: ``(B, L, H)`` token embeddings (exactly one of the two).
+            attention_mask: ``(B, past_len + L)``, 1 = real token, 0 = padding; None = no padding.
+            position_ids: ``(B, L)``, ``(1, L)`` or ``(L,)`` rows of ``wpe``; default ``past_len + arange(L)``.
+            past_key_values: a transformers ``Cache`` holding ``past_len`` slots per layer (updated in place),
+                or None.
+            use_cache: create a ``DynamicCache`` when ``past_key_values`` is None and return it.
+            output_hidden_states: also return the input of every block plus the final (post ``ln_f``) output.
+
+        Returns:
+            ``BaseModelOutputWithPast`` with ``last_hidden_state (B, L, H)``, ``past_key_values`` and
+            ``hidden_states`` (``num_layers + 1`` tensors ``(B, L, H)``) when asked.
+        """
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("JatTrunk.forward: pass exactly one of input_ids (B, L) and inputs_embeds (B, L, H)")
+        if inputs_embeds is None:
+            if input_ids.dim() != 2:
+                raise ValueError(f"input_ids: expected shape (B, L), got {tuple(input_ids.shape)}")
+            inputs_embeds = self.wte(input_ids)  # (B, L, H)
+        if inputs_embeds.dim() != 3 or inputs_embeds.shape[-1] != self.embed_dim:
+            raise ValueError(
+                f"inputs_embeds: expected shape (B, L, {self.embed_dim}), got {tuple(inputs_embeds.shape)}"
+            )
+        B, L, _ = inputs_embeds.shape
+
+        if use_cache and past_key_values is None:
+            past_key_values = DynamicCache()
+        past_len = past_key_values.get_seq_length() if past_key_values is not None else 0
+        if attention_mask is not None and tuple(attention_mask.shape) != (B, past_len + L):
+            raise ValueError(
+                f"attention_mask: expected shape (B, past_len + L) = ({B}, {past_len + L}), "
+                f"got {tuple(attention_mask.shape)}"
+            )
+        position_ids = self._positions(position_ids, B, L, past_len, inputs_embeds.device)
+        layout = attention_layout(attention_mask, L, past_len + L)
+
+        hidden_states = self.drop(inputs_embeds + self.wpe(position_ids))  # (B, L, H)
+        all_hidden_states = () if output_hidden_states else None
+        for block in self.h:
+            if output_hidden_states:
+                all_hidden_states += (hidden_states,)
+            hidden_states = block(hidden_states, layout=layout, past_key_values=past_key_values)
+        hidden_states = self.ln_f(hidden_states)
+        if output_hidden_states:
+            all_hidden_states += (hidden_states,)
+        return BaseModelOutputWithPast(
+            last_hidden_state=hidden_states, past_key_values=past_key_values, hidden_states=all_hidden_states
+        )
+
+    def _positions(
+        self, position_ids: torch.Tensor | None, B: int, L: int, past_len: int, device: torch.device
+    ) -> torch.Tensor:
+        """Position ids ``(B or 1, L)``: the given ones checked, or ``past_len + arange(L)``."""
+        limit = self.config.max_position_embeddings
+        if position_ids is None:
+            if past_len + L > limit:
+                raise ValueError(
+                    f"position_ids: past_len + L = {past_len} + {L} exceeds max_position_embeddings ({limit}); "
+                    "slide the context and pass explicit position_ids"
+                )
+            return torch.arange(past_len, past_len + L, device=device)[None]  # (1, L)
+        if position_ids.dim() == 1:
+            position_ids = position_ids[None]
+        if position_ids.dim() != 2 or position_ids.shape[1] != L or position_ids.shape[0] not in (1, B):
+            raise ValueError(f"position_ids: expected shape ({B}, {L}), (1, {L}) or ({L},), "
+                             f"got {tuple(position_ids.shape)}")
+        if position_ids.numel() and (int(position_ids.min()) < 0 or int(position_ids.max()) >= limit):
+            raise ValueError(
+                f"position_ids: expected values in [0, {limit}) (max_position_embeddings), got "
+                f"[{int(position_ids.min())}, {int(position_ids.max())}]"
+            )
+        return position_ids

@@ -1,0 +1,16 @@
+"""The 4 text-centric tasks of the JAT data set: task name -> (has images, sample weight).
+
+``oscar`` and ``wikipedia`` are documents (column ``text``); ``conceptual-captions`` pairs an image with its
+caption and ``ok-vqa`` an image with ``"Q: ... A: ..."`` (columns ``images`` and ``text``). The reference
+samples oscar, wikipedia and conceptual-captions 10 times more often than other tasks.
+"""
+
+from __future__ import annotations
+
+#: task name -> (whether samples carry an image, sample weight)
+TASKS: dict[str, tuple[bool, float]] = {
+    "oscar": (False, 10.0),
+    "wikipedia": (False, 10.0),
+    "conceptual-captions": (True, 10.0),
+    "ok-vqa": (True, 1.0),
+}

@@ -1,0 +1,394 @@
+"""Local expert data collection: roll out a task's expert (or any policy) and save episodes in the jat-dataset schema.
+
+``jat-collect --tasks babyai-go-to,metaworld-reach --episodes 100 --out data/`` writes ``data/<task>/``
+with ``datasets.DatasetDict.save_to_disk`` (splits ``train`` and ``test``), one row per episode, exactly the
+columns and types of the hub data set ``jat-project/jat-dataset``. Training then reads local and hub data the
+same way.
+
+Nothing here knows a domain: the schema comes from the task's field specs (:func:`features_for`), the env from
+``TaskSpec.make_env`` and the policy from ``TaskSpec.expert`` or a user factory.
+
+Policies. A policy factory has the signature of ``TaskSpec.expert``: ``factory(env) -> policy`` with
+``policy(observation_dict) -> action``. A new policy is requested for every episode, right after ``env.reset``,
+so stateful experts (the BabyAI bot plans on the freshly reset env) start clean. A policy returns ``None`` when
+it gives up on an episode (an expert's loop guard tripped): the episode is dropped with a warning and another
+one is played in its place.
+
+Determinism. Episode ``k`` is reset with a seed drawn from ``numpy.random.default_rng(seed)``, and the action
+space is seeded with it too, so the same seed gives the same data, bit for bit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import os
+import shutil
+import sys
+import tempfile
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from jat_core.specs import FieldSpec, TaskSpec
+from jat_core.testing import check_field_value
+
+PolicyFactory = Callable[[Any], Callable[[dict], Any]]
+
+#: channel counts an image-like uint8 field may have to be stored as a PNG (grayscale, RGB, RGBA)
+_IMAGE_CHANNELS = (1, 3, 4)
+REWARDS = "rewards"
+
+
+# -- schema -------------------------------------------------------------------------------------------------
+def _is_image(field: FieldSpec) -> bool:
+    """A ``uint8`` (H, W, C) field is stored as an image (PNG), as the jat-dataset stores frames."""
+    return field.dtype == "uint8" and len(field.shape) == 3 and field.shape[-1] in _IMAGE_CHANNELS
+
+
+def value_feature(field: FieldSpec):
+    """The ``datasets`` feature of one value of a field (one step of an RL field, one sample of a text field).
+
+    ``string`` -> ``Value("string")``; an image-like ``uint8`` (H, W, C) -> ``Image()``; a scalar ->
+    ``Value(dtype)``; an array -> nested ``Sequence``s of ``Value(dtype)`` (variable length, as the hub data).
+    """
+    import datasets
+
+    if field.dtype == "string":
+        return datasets.Value("string")
+    if _is_image(field):
+        return datasets.Image()
+    feature = datasets.Value(field.dtype)
+    for _ in field.shape:
+        feature = datasets.Sequence(feature)
+    return feature
+
+
+def features_for(task: TaskSpec):
+    """The ``datasets.Features`` of a task's data set: one row per episode (RL) or per sample (text).
+
+    RL tasks: each observation field and the action field is a ``Sequence`` over the episode's steps of
+    :func:`value_feature`, plus ``rewards``, a ``Sequence(Value("float32"))``. Text tasks: one
+    :func:`value_feature` per field.
+    """
+    import datasets
+
+    if not task.is_rl:
+        return datasets.Features({f.name: value_feature(f) for f in task.fields})
+    columns = {f.name: datasets.Sequence(value_feature(f)) for f in task.fields}
+    columns[REWARDS] = datasets.Sequence(datasets.Value("float32"))
+    return datasets.Features(columns)
+
+
+# -- policies -----------------------------------------------------------------------------------------------
+def random_policy(env: Any) -> Callable[[dict], Any]:
+    """A policy factory that samples the env's action space (seeded by :func:`collect` for each episode)."""
+    return lambda observation: env.action_space.sample()
+
+
+def load_policy_factory(reference: str) -> PolicyFactory:
+    """Resolve ``"module:callable"`` (or ``"random"``) into a policy factory.
+
+    Raises:
+        ValueError: the reference is malformed, or the module or attribute cannot be found.
+    """
+    if reference == "random":
+        return random_policy
+    module_name, sep, attr = reference.partition(":")
+    if not sep or not module_name or not attr:
+        raise ValueError(f"--policy must be 'module:callable' or 'random', got {reference!r}")
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"cannot load policy {reference!r}: {exc}") from exc
+    if not callable(obj):
+        raise ValueError(f"policy {reference!r} is not callable")
+    return obj
+
+
+# -- rollouts -----------------------------------------------------------------------------------------------
+def _rollout(task: TaskSpec, env: Any, policy_factory: PolicyFactory, seed: int) -> dict[str, list] | None:
+    """Play one episode; returns its per-step values by column, or ``None`` if the policy gave up."""
+    observation, _ = env.reset(seed=seed)
+    env.action_space.seed(seed)
+    policy = policy_factory(env)
+    steps: dict[str, list] = {f.name: [] for f in task.fields}
+    steps[REWARDS] = []
+    while True:
+        for f in task.observation:
+            check_field_value(f, observation[f.name], task=task.name)
+        action = policy(observation)
+        if action is None:
+            return None
+        check_field_value(task.action, np.asarray(action), task=task.name)
+        for f in task.observation:
+            steps[f.name].append(observation[f.name])
+        steps[task.action.name].append(action)
+        observation, reward, terminated, truncated, _ = env.step(action)
+        steps[REWARDS].append(float(reward))
+        if terminated or truncated:
+            return steps
+
+
+def _encode_column(field: FieldSpec, values: list) -> Any:
+    """One episode's values of a field, in the form ``datasets`` stores for :func:`value_feature`."""
+    if field.dtype == "string":
+        return [str(v) for v in values]
+    if _is_image(field):
+        import datasets
+
+        image = datasets.Image()
+        return [image.encode_example(np.asarray(v, dtype=np.uint8)) for v in values]
+    return np.asarray(values, dtype=field.dtype)  # (T, *shape)
+
+
+def _encode_episode(task: TaskSpec, steps: dict[str, list]) -> dict[str, Any]:
+    row = {f.name: _encode_column(f, steps[f.name]) for f in task.fields}
+    row[REWARDS] = np.asarray(steps[REWARDS], dtype=np.float32)  # (T,)
+    return row
+
+
+def _to_dataset(rows: list[dict[str, Any]], features):
+    """A ``datasets.Dataset`` of encoded rows (possibly none: an empty split keeps the schema)."""
+    import datasets
+
+    if not rows:
+        return datasets.Dataset.from_dict({name: [] for name in features}, features=features)
+    return datasets.Dataset.from_list(rows, features=features)
+
+
+def split_sizes(episodes: int, test_fraction: float) -> tuple[int, int]:
+    """``(train, test)`` episode counts: the last ``test_fraction`` (at least 1 when ``episodes >= 2``) is test."""
+    if not 0.0 <= test_fraction < 1.0:
+        raise ValueError(f"test_fraction must be in [0, 1), got {test_fraction}")
+    n_test = 0
+    if episodes >= 2 and test_fraction > 0:
+        n_test = min(episodes - 1, max(1, round(episodes * test_fraction)))
+    return episodes - n_test, n_test
+
+
+def collect(
+    task: TaskSpec,
+    episodes: int,
+    seed: int = 0,
+    policy_factory: PolicyFactory | None = None,
+    *,
+    test_fraction: float = 0.1,
+    progress: bool = True,
+    max_failures: int | None = None,
+):
+    """Collect ``episodes`` episodes of ``task`` into a ``datasets.DatasetDict`` (``train``, ``test``).
+
+    Args:
+        task: an RL task (with ``make_env``).
+        episodes: number of episodes to keep.
+        seed: seeds every episode's reset and action space (same seed, same data).
+        policy_factory: ``factory(env) -> policy``; defaults to ``task.expert``.
+        test_fraction: share of the episodes (the last ones) put in the ``test`` split.
+        progress: show a tqdm progress bar.
+        max_failures: episodes the policy may give up on before this fails (default ``episodes + 10``).
+
+    Returns:
+        The data set, with the features of :func:`features_for`.
+
+    Raises:
+        ValueError: the task has no env, no expert and no policy was given, or an observation or action does
+            not match its field spec.
+        RuntimeError: the policy gave up on more than ``max_failures`` episodes.
+    """
+    import datasets
+    from tqdm.auto import tqdm
+
+    if episodes < 1:
+        raise ValueError(f"episodes must be >= 1, got {episodes}")
+    if task.make_env is None or task.action is None:
+        raise ValueError(f"task {task.name!r} has no environment to collect episodes from")
+    factory = policy_factory or task.expert
+    if factory is None:
+        raise ValueError(
+            f"task {task.name!r} has no offline expert; give a policy factory (jat-collect --policy module:callable)"
+        )
+    n_train, n_test = split_sizes(episodes, test_fraction)
+    max_failures = episodes + 10 if max_failures is None else max_failures
+    rng = np.random.default_rng(seed)
+    rows: list[dict[str, Any]] = []
+    failures = 0
+    env = task.make_env()
+    try:
+        with tqdm(total=episodes, desc=task.name, unit="ep", disable=not progress) as bar:
+            while len(rows) < episodes:
+                steps = _rollout(task, env, factory, int(rng.integers(2**31 - 1)))
+                if steps is None:
+                    failures += 1
+                    warnings.warn(
+                        f"{task.name}: the policy gave up on an episode ({failures} so far); dropped",
+                        stacklevel=2,
+                    )
+                    if failures > max_failures:
+                        raise RuntimeError(
+                            f"{task.name}: the policy gave up on {failures} episodes; stopping"
+                        )
+                    continue
+                rows.append(_encode_episode(task, steps))
+                bar.update(1)
+    finally:
+        env.close()
+    features = features_for(task)
+    return datasets.DatasetDict(
+        {
+            "train": _to_dataset(rows[:n_train], features),
+            "test": _to_dataset(rows[n_train:], features),
+        }
+    )
+
+
+# -- reports and disk -----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CollectSummary:
+    """What one task's collection produced: where, how many episodes, their mean return and normalised score."""
+
+    task: str
+    path: str | None
+    train_episodes: int
+    test_episodes: int
+    mean_return: float
+    normalized: float | None
+
+    def line(self) -> str:
+        """One human-readable line."""
+        norm = f"{self.normalized:.3f}" if self.normalized is not None else "n/a (no reference scores)"
+        where = f" -> {self.path}" if self.path else ""
+        return (
+            f"{self.task}: {self.train_episodes} train + {self.test_episodes} test episodes{where}; "
+            f"mean return {self.mean_return:.3f}, expert-normalised {norm}"
+        )
+
+
+def summarize(task: TaskSpec, data, path: str | None = None) -> CollectSummary:
+    """Mean episode return (over both splits) and its expert-normalised score."""
+    returns = [float(np.sum(r)) for split in data.values() for r in split[REWARDS]]
+    mean = float(np.mean(returns)) if returns else float("nan")
+    return CollectSummary(
+        task=task.name,
+        path=path,
+        train_episodes=len(data["train"]),
+        test_episodes=len(data["test"]),
+        mean_return=mean,
+        normalized=task.scores.normalize(mean) if task.scores is not None else None,
+    )
+
+
+def local_path(task: TaskSpec, root: str) -> str:
+    """Where a task's local data lives under ``root`` (``root/<task>``, or the dataset spec's local name)."""
+    return task.dataset.local_path(root) if task.dataset is not None else os.path.join(root, task.name)
+
+
+@contextlib.contextmanager
+def _quiet_datasets():
+    """Silence ``datasets``' own progress bars (``jat-collect`` shows one bar per task)."""
+    import datasets
+
+    was_enabled = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            datasets.enable_progress_bars()
+
+
+def collect_to_disk(
+    task: TaskSpec,
+    episodes: int,
+    out: str,
+    seed: int = 0,
+    policy_factory: PolicyFactory | None = None,
+    **kwargs: Any,
+) -> CollectSummary:
+    """:func:`collect`, then save to ``out/<task>/`` (replacing what was there; written to a temporary
+    directory first and renamed, so an interrupted run leaves no half-written data set).
+
+    Returns:
+        The summary of what was written.
+    """
+    data = collect(task, episodes, seed, policy_factory, **kwargs)
+    path = local_path(task, out)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}-", dir=os.path.dirname(os.path.abspath(path)))
+    try:
+        with _quiet_datasets():
+            data.save_to_disk(tmp)
+        if os.path.exists(path):
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            shutil.rmtree(tmp)
+    return summarize(task, data, path)
+
+
+# -- command line -------------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    """The ``jat-collect`` argument parser."""
+    parser = argparse.ArgumentParser(prog="jat-collect", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tasks", required=True, help="comma-separated task and/or domain names")
+    parser.add_argument("--episodes", type=int, required=True, help="episodes to keep per task")
+    parser.add_argument("--out", required=True, help="output root: one DIR/<task>/ per task")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same data)")
+    parser.add_argument(
+        "--test-fraction", type=float, default=0.1, help="share of episodes in the test split"
+    )
+    parser.add_argument("--plugins", default=None, help="comma-separated plugins to load (default: all)")
+    parser.add_argument(
+        "--policy",
+        default=None,
+        help="policy factory 'module:callable' (factory(env) -> policy), or 'random'; default: each task's expert",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``jat-collect``; returns the exit code (2 for bad arguments)."""
+    from jat_core.plugins import load_plugins
+
+    args = build_parser().parse_args(argv)
+    try:
+        registry = load_plugins(args.plugins)
+        tasks = registry.select(args.tasks)
+        factory = load_policy_factory(args.policy) if args.policy else None
+    except (KeyError, ValueError) as exc:
+        print(f"jat-collect: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+        return 2
+    not_rl = [t.name for t in tasks if not t.is_rl or t.make_env is None]
+    no_expert = [t.name for t in tasks if t.is_rl and t.expert is None and factory is None]
+    if not_rl:
+        print(
+            f"jat-collect: tasks without an environment cannot be collected: {', '.join(not_rl)}",
+            file=sys.stderr,
+        )
+        return 2
+    if no_expert:
+        print(
+            f"jat-collect: no offline expert for {', '.join(no_expert)}; give --policy module:callable "
+            "(a factory(env) -> policy) or --policy random",
+            file=sys.stderr,
+        )
+        return 2
+    for task in tasks:
+        summary = collect_to_disk(
+            task,
+            args.episodes,
+            args.out,
+            seed=args.seed,
+            policy_factory=factory,
+            test_fraction=args.test_fraction,
+            progress=not args.no_progress,
+        )
+        print(summary.line(), flush=True)
+    return 0

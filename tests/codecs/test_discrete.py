@@ -1,0 +1,102 @@
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from codec_helpers import VOCAB, B, T, shared_parts, tiny_config
+from jat_codecs import discrete, plugin
+from jat_core.codec import ACTION, OBSERVATION
+from jat_core.testing import CodecConformance
+
+torch.set_num_threads(1)
+
+
+def make():
+    config = tiny_config()
+    return discrete.build(config, shared_parts(config)), config
+
+
+class TestDiscreteConformance(CodecConformance):
+    plugin = plugin
+    codec_name = "discrete"
+
+    def make_codec(self):
+        return make()[0]
+
+    def example(self, role):
+        g = torch.Generator().manual_seed(2)
+        if role == OBSERVATION:
+            return torch.randint(0, VOCAB, (B, T, 212), generator=g), torch.randn(B, T, generator=g)
+        return torch.randint(0, 7, (B, T), generator=g), None
+
+    def raw_example(self, role):
+        rng = np.random.default_rng(0)
+        return rng.integers(0, 10, size=(B, T, 212) if role == OBSERVATION else (B, T), dtype=np.int32)
+
+    def bad_examples(self, role):
+        if role == OBSERVATION:
+            return [
+                (torch.zeros(B, T, 211, dtype=torch.long), torch.zeros(B, T)),  # not 212 values
+                (torch.zeros(B, T, 213, dtype=torch.long), torch.zeros(B, T)),  # longer than accepted
+                (torch.full((B, T, 212), VOCAB), torch.zeros(B, T)),  # out of the vocabulary
+                (torch.zeros(B, T, 212), torch.zeros(B, T)),  # floats
+                (torch.zeros(B, T, 212, dtype=torch.long), None),  # missing reward
+            ]
+        return [(torch.full((B, T), -1), None), (torch.full((B, T), VOCAB), None), (torch.zeros(B, T, 2).long(), None)]
+
+
+def test_observation_encoding_matches_reference_maths():
+    codec, config = make()
+    ids, rew = TestDiscreteConformance().example(OBSERVATION)
+    wte = codec.shared.wte
+    x = F.relu(codec.reduce(wte(ids))).flatten(2)  # (B, T, 212 * H // 50)
+    expected = torch.cat((codec.project(x), rew[..., None]), -1)
+    out = codec.encode(ids, rew, role=OBSERVATION)
+    assert out.shape == (B, T, config.hidden_size)
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-6)
+    assert torch.equal(out[..., -1], rew)  # the reward is the last feature
+    assert codec.reduce.weight.shape == (config.hidden_size // 50, config.hidden_size)
+    assert codec.project.weight.shape == (config.hidden_size - 1, 212 * (config.hidden_size // 50))
+
+
+def test_small_and_large_batches_take_the_same_maths():
+    """One step (agent) goes through wte then reduce; a long window through a (vocab, H//50) table."""
+    codec, _ = make()
+    ids = torch.randint(0, VOCAB, (1, 4, 212))  # 848 ids > 300 vocabulary: table path
+    rew = torch.randn(1, 4)
+    long = codec.encode(ids, rew, role=OBSERVATION)
+    short = torch.cat([codec.encode(ids[:, t : t + 1], rew[:, t : t + 1], role=OBSERVATION) for t in range(4)], 1)
+    torch.testing.assert_close(long, short, rtol=1e-5, atol=1e-6)
+
+
+def test_actions_are_token_rows_and_logits_come_from_the_head():
+    codec, _ = make()
+    actions = torch.tensor([[0, 3, 6]])
+    torch.testing.assert_close(codec.encode(actions, role=ACTION), codec.shared.wte.weight[actions])
+    hidden = torch.randn(1, 3, codec.shared.wte.embedding_dim)
+    logits = codec.decode(hidden, role=ACTION)
+    assert logits.shape == (1, 3, VOCAB)
+    torch.testing.assert_close(codec.decode(hidden, role=ACTION, size=7), logits[..., :7])
+
+
+def test_action_loss_is_cross_entropy_and_checks_range():
+    codec, _ = make()
+    logits = torch.randn(B, T, 7)
+    actions = torch.randint(0, 7, (B, T))
+    mask = torch.ones(B, T, dtype=torch.bool)
+    expected = F.cross_entropy(logits.flatten(0, 1), actions.flatten(), reduction="none").view(B, T)
+    torch.testing.assert_close(codec.loss(logits, actions, mask, role=ACTION), expected)
+    with pytest.raises(ValueError, match=r"discrete_actions: expected actions in \[0, 7\), got range"):
+        codec.loss(logits, torch.full((B, T), 9), mask, role=ACTION)
+
+
+def test_observations_are_not_predicted():
+    codec, _ = make()
+    assert codec.predicts == (ACTION,)
+    with pytest.raises(ValueError, match="actions only"):
+        codec.decode(torch.randn(1, 1, 128), role=OBSERVATION)
+
+
+def test_codec_does_not_own_the_shared_table():
+    codec, _ = make()
+    names = [n for n, _ in codec.named_parameters()]
+    assert names == ["reduce.weight", "reduce.bias", "project.weight", "project.bias"]

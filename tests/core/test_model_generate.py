@@ -1,0 +1,52 @@
+"""generate(): text completion and image captioning, with and without the KV cache."""
+
+import pytest
+import torch
+from model_helpers import VOCAB, tiny_model
+
+
+@pytest.fixture(scope="module")
+def model():
+    return tiny_model(seed=3)
+
+
+def greedy(model, ids, steps, pixel_values=None):
+    """Reference decoding: the full sequence through forward at every step, no cache."""
+    for _ in range(steps):
+        with torch.no_grad():
+            logits = model(input_ids=ids, pixel_values=pixel_values, return_loss=False).logits
+        ids = torch.cat((ids, logits[:, -1:].argmax(-1)), dim=1)
+    return ids
+
+
+def test_text_generation_with_cache_equals_without(model):
+    prompt = torch.randint(0, VOCAB, (2, 4), generator=torch.Generator().manual_seed(0))
+    kwargs = dict(max_new_tokens=12, do_sample=False, pad_token_id=0)
+    cached = model.generate(input_ids=prompt, use_cache=True, **kwargs)
+    uncached = model.generate(input_ids=prompt, use_cache=False, **kwargs)
+    assert cached.shape == (2, 16)
+    assert torch.equal(cached, uncached)
+    assert torch.equal(cached, greedy(model, prompt, 12))
+
+
+def test_caption_generation_puts_patches_first(model):
+    g = torch.Generator().manual_seed(1)
+    prompt, pixels = torch.randint(0, VOCAB, (1, 2), generator=g), torch.randn(1, 3, 224, 224, generator=g)
+    kwargs = dict(max_new_tokens=6, do_sample=False, pad_token_id=0)
+    cached = model.generate(input_ids=prompt, pixel_values=pixels, use_cache=True, **kwargs)
+    uncached = model.generate(input_ids=prompt, pixel_values=pixels, use_cache=False, **kwargs)
+    assert cached.shape == (1, 8)
+    assert torch.equal(cached, uncached)
+    assert torch.equal(cached, greedy(model, prompt, 6, pixel_values=pixels))
+    # the image matters
+    other = model.generate(input_ids=prompt, pixel_values=-pixels, use_cache=True, **kwargs)
+    assert not torch.equal(other, cached)
+
+
+def test_incremental_forward_with_cache_matches_full_forward(model):
+    ids = torch.randint(0, VOCAB, (2, 7), generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        full = model(input_ids=ids, return_loss=False).logits
+        first = model(input_ids=ids[:, :5], use_cache=True, return_loss=False)
+        rest = model(input_ids=ids[:, 5:], past_key_values=first.past_key_values, use_cache=True, return_loss=False)
+    torch.testing.assert_close(torch.cat((first.logits, rest.logits), 1), full, rtol=1e-5, atol=1e-5)

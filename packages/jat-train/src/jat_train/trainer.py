@@ -566,3 +566,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"jat-train: {result.step} steps; checkpoint {result.checkpoint}")
     return 0
+
+
+if __name__ == "__main__":  # `accelerate launch -m jat_train.trainer ...`
+    raise SystemExit(main())

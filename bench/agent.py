@@ -30,7 +30,6 @@ import time
 
 import numpy as np
 import torch
-
 from jat_core.config import JatConfig
 from jat_core.model import JatModel
 from jat_core.processor import JatProcessor

@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from jat_core.config import JatConfig
 from jat_core.model import JatModel
 from jat_core.processor import JatProcessor
@@ -209,8 +208,8 @@ def test_only_action_decoder_runs_with_n_logits(model, tokenizer):
         for codec in codecs:
             original = codec.decode
 
-            def spy(hidden, *, role, size=None, _original=original):
-                calls.append((kind, role, size, tuple(hidden.shape)))
+            def spy(hidden, *, role, size=None, _original=original, _kind=kind):
+                calls.append((_kind, role, size, tuple(hidden.shape)))
                 return _original(hidden, role=role, size=size)
 
             codec.decode = spy
@@ -270,6 +269,15 @@ def test_task_by_name_and_first_reward_is_zero(model, tokenizer):
     torch.testing.assert_close(agent.last_prediction, first)
     with pytest.raises(KeyError, match="unknown task"):
         model.agent("no-such-task-anywhere")
+
+
+def test_default_context_is_the_task_training_window(model):
+    short = TaskSpec(CONTINUOUS.name, "test", CONTINUOUS.observation, CONTINUOUS.action, context_steps=5)
+    agent = model.agent(short)
+    assert (agent.context_steps, agent.keep_steps) == (5, 2)
+    assert model.agent(CONTINUOUS).context_steps == CONTEXT  # no window given: as much as the model holds
+    long = TaskSpec(CONTINUOUS.name, "test", CONTINUOUS.observation, CONTINUOUS.action, context_steps=500)
+    assert model.agent(long).context_steps == CONTEXT
 
 
 def test_bad_input_is_a_clear_error(model, tokenizer):

@@ -11,6 +11,12 @@ Usage (a gymnasium vector env of ``N`` copies of one task, or a single env)::
         observations, rewards, terminated, truncated, _ = envs.step(actions)
         agent.reset(env_ids=terminated | truncated)          # before the next episode's first observation
 
+The last line assumes the vector env's ``autoreset_mode=gymnasium.vector.AutoresetMode.SAME_STEP`` (the observation
+returned with ``terminated | truncated`` is already the next episode's first one). With gymnasium's default
+``NEXT_STEP`` mode, reset with the *previous* step's flags instead, just before ``act``: the step after an episode
+ends returns the new episode's first observation (the terminal observation before it goes to the old episode,
+and the env ignores the action chosen for it).
+
 ``observations`` is what the env returns for the task's observation fields (a dict of ``(N, *shape)`` arrays;
 string fields as ``N`` strings); with ``N == 1`` the unbatched values of a single env are accepted too, and then
 one action comes back. ``rewards[i]`` is the reward env ``i`` received for the previous action (``rewards`` may be
@@ -29,14 +35,17 @@ of an episode's first step), so an ``(N, slots)`` mask built from the lengths hi
 trunk's slot-based causal and local-window masks are exact because each env's valid slots are contiguous.
 Positions are explicit and per env.
 
-Sliding (``context_steps`` = ``S`` steps, at most ``(max_position_embeddings + 1) // 2``, the default). When
+Sliding (``context_steps`` = ``S`` steps; default: the task's training window ``TaskSpec.context_steps`` when
+it sets one (Atari: 32), else the most that fits, ``(max_position_embeddings + 1) // 2`` = 256). When
 env ``i``'s next observation would make its window longer than ``S`` steps, the window slides: it keeps its last
 ``keep_steps`` steps (default ``S // 2``; the new observation included) and those are re-encoded from position
 0 (their token embeddings are kept, so no codec runs again; one trunk call for all envs that slide together).
 Positions therefore stay within ``[0, 2S - 1)`` and the agent sees exactly what a full forward pass over the
 kept window sees: the windows the model was trained on also start at position 0 anywhere in an episode. The
-cost, one re-encoding of ``keep_steps`` steps every ``S - keep_steps + 1`` steps, is amortised. When shorter
-envs leave dead slots behind, the cache drops its leading slots that no env uses (``_rebuild``).
+cost is amortised: one batched pass over ``2 * keep_steps - 3`` tokens every ``S - keep_steps + 1`` steps (with
+the default, about one more token per step and env than the two fed incrementally; a smaller ``keep_steps``
+trades context after a slide for speed). When reset envs leave dead slots behind, the cache drops the leading
+slots no env uses (``_rebuild``).
 
 Actions. Deterministic: the argmax of the ``n`` logits, or the predicted continuous action. Sampled
 (``deterministic=False``): a draw from ``softmax(logits / temperature)`` with a seeded ``torch.Generator``;
@@ -46,7 +55,8 @@ are clipped to the action field's ``[low, high]``.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -121,8 +131,8 @@ class JatAgent:
         task: a :class:`TaskSpec` with an action field, or a registered task name.
         deterministic: argmax / mean actions (True) or sampled discrete actions (False).
         temperature: divides the logits before sampling.
-        context_steps: steps in the context window ``S`` (default and maximum: ``(max_position_embeddings + 1)
-            // 2``, e.g. 256).
+        context_steps: steps in the context window ``S``, at most ``(max_position_embeddings + 1) // 2`` (256);
+            default: the task's ``context_steps`` (the window it was trained on) if set, else that maximum.
         keep_steps: steps kept when the window slides (default ``S // 2``; between 2 and ``S``).
         seed: seed of the sampling generator.
         tokenizer: tokenizer for string fields (default: ``model.tokenizer`` when the model has one).
@@ -151,7 +161,9 @@ class JatAgent:
         if self.task.action is None:
             raise ValueError(f"task {self.task.name!r}: has no action field; an agent needs an RL task")
         limit = (model.config.max_position_embeddings + 1) // 2
-        self.context_steps = limit if context_steps is None else int(context_steps)
+        if context_steps is None:
+            context_steps = min(self.task.context_steps or limit, limit)
+        self.context_steps = int(context_steps)
         if not 2 <= self.context_steps <= limit:
             raise ValueError(
                 f"context_steps: expected an int in [2, {limit}] ((max_position_embeddings + 1) // 2), "
@@ -182,6 +194,7 @@ class JatAgent:
         self.device, self.dtype = model.device, model.dtype
 
     # -- episodes --------------------------------------------------------------------------------------------
+    @torch.inference_mode()  # like act: the state tensors are created and updated in inference mode only
     def reset(self, num_envs: int | None = None, env_ids: Any = None) -> None:
         """Start new episodes.
 
@@ -190,6 +203,8 @@ class JatAgent:
             env_ids: clear only these envs' histories (indices, or an ``(N,)`` bool mask such as
                 ``terminated | truncated``); requires an earlier ``reset(num_envs)``.
         """
+        if num_envs is None and env_ids is None:
+            raise ValueError("JatAgent.reset: pass num_envs (start over) or env_ids (end some episodes)")
         if num_envs is not None:
             if not isinstance(num_envs, (int, np.integer)) or num_envs <= 0:
                 raise ValueError(f"num_envs: expected a positive int, got {num_envs!r}")
@@ -222,7 +237,7 @@ class JatAgent:
             raise RuntimeError(f"JatAgent.{what}: call reset(num_envs) first (task {self.task.name!r})")
 
     # -- acting ----------------------------------------------------------------------------------------------
-    @torch.no_grad()
+    @torch.inference_mode()
     def act(self, observations: Mapping[str, Any], rewards: Any = None) -> np.ndarray | int | float:
         """Choose the next action of every env.
 
@@ -326,7 +341,7 @@ class JatAgent:
     # -- the cache -------------------------------------------------------------------------------------------
     def _feed(self, obs_emb: torch.Tensor) -> torch.Tensor:
         """Feed ``[a_{t-1}, o_t]`` of every env through the trunk with the cache; return ``(N, H)`` at ``o_t``."""
-        N, f = self.num_envs, self._filled  # (N,) steps before this one
+        N, f = self.num_envs, self._filled.clone()  # (N,) steps before this one
         envs = torch.arange(N)
         if bool((f > 0).any()):
             prev = self._history[envs, (f - 1).clamp(min=0), 1]  # (N, H) previous actions (junk where f == 0)
@@ -350,7 +365,7 @@ class JatAgent:
             past_key_values=self._cache,
         )
         self._history[envs, f, 0] = obs_emb
-        self._filled = f + 1
+        self._filled += 1
         return out.last_hidden_state[:, -1]  # (N, H)
 
     def _slide(self, slide: torch.Tensor) -> None:
@@ -381,6 +396,7 @@ class JatAgent:
         for layer, new in zip(self._cache.layers, fresh.layers):
             layer.keys[ids, :, slots - n : slots] = new.keys
             layer.values[ids, :, slots - n : slots] = new.values
+
 
 # -- text ----------------------------------------------------------------------------------------------------
 def _tokenizer(model: Any, tokenizer: Any) -> Any:

@@ -2,12 +2,10 @@
 
 import subprocess
 import sys
-import textwrap
 import types
 
 import pytest
 import torch
-
 from jat_core import FieldSpec, TaskSpec, hookimpl, installed_plugins, load_plugins
 from jat_core.codec import Codec
 from jat_core.plugins import PluginError

@@ -1,7 +1,6 @@
 """FieldSpec / TaskSpec / Scores validate themselves with clear messages."""
 
 import pytest
-
 from jat_core import DatasetSpec, FieldSpec, Scores, TaskSpec
 
 

@@ -17,8 +17,8 @@ PROJECT_NAME = "jat"
 #: Marker for hook implementations in plugins.
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
-from jat_core.specs import FieldSpec, Scores, DatasetSpec, TaskSpec  # noqa: E402
-from jat_core.plugins import Registry, load_plugins, installed_plugins  # noqa: E402
+from jat_core.plugins import Registry, installed_plugins, load_plugins  # noqa: E402
+from jat_core.specs import DatasetSpec, FieldSpec, Scores, TaskSpec  # noqa: E402
 
 __all__ = [
     "hookimpl",

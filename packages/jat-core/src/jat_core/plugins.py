@@ -13,8 +13,9 @@ from __future__ import annotations
 import difflib
 import importlib.metadata
 import os
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import pluggy
 

@@ -9,8 +9,9 @@ set, and its weights. Mistakes (a negative dimension, an unknown dtype, a discre
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 #: dtypes a field may have; ``string`` is for text fields (one string per step or per sample).
 DTYPES = ("float32", "float64", "int64", "int32", "uint8", "bool", "string")

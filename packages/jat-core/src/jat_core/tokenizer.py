@@ -7,7 +7,7 @@ that tests and the offline demo work without the hub.
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 EOS = "<|endoftext|>"
 

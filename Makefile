@@ -19,21 +19,21 @@ $(STAMP): pyproject.toml packages/*/pyproject.toml
 # The main job, on CPU with no hub: collect expert data locally, train a small JAT on all of it, evaluate it,
 # write runs/demo/report.md. Override e.g. `make demo DEMO_STEPS=500` for a quicker run.
 DEMO_OUT ?= runs/demo
-DEMO_BABYAI ?= babyai-go-to-red-ball,babyai-go-to-door,babyai-open-door
-DEMO_METAWORLD ?= metaworld-reach,metaworld-plate-slide,metaworld-button-press-topdown
+DEMO_BABYAI ?= babyai-go-to-red-ball-no-dists,babyai-go-to-obj,babyai-open-door
+DEMO_METAWORLD ?= metaworld-reach,metaworld-reach-wall,metaworld-door-close
 DEMO_TASKS := $(DEMO_BABYAI),$(DEMO_METAWORLD)
 DEMO_STEPS ?= 2000
 DEMO_EPISODES ?= 20
 
 demo: setup
 	$(VENV)/bin/jat-plugins
-	$(VENV)/bin/jat-collect --tasks $(DEMO_BABYAI) --episodes 300 --out $(DEMO_OUT)/data --seed 0
-	$(VENV)/bin/jat-collect --tasks $(DEMO_METAWORLD) --episodes 60 --out $(DEMO_OUT)/data --seed 0
+	$(VENV)/bin/jat-collect --tasks $(DEMO_BABYAI) --episodes 1000 --out $(DEMO_OUT)/data --seed 0
+	$(VENV)/bin/jat-collect --tasks $(DEMO_METAWORLD) --episodes 100 --out $(DEMO_OUT)/data --seed 0
 	$(VENV)/bin/jat-train --tasks $(DEMO_TASKS) --data $(DEMO_OUT)/data --preset tiny --tokenizer bpe:512 \
 		--max-steps $(DEMO_STEPS) --batch-size 16 --learning-rate 1e-3 --warmup-steps 100 --seed 0 \
-		--output-dir $(DEMO_OUT)/train --save-every 500 --save-total-limit 2 --log-every 20
+		--output-dir $(DEMO_OUT)/train --save-every 500 --save-total-limit 2 --log-every 20 --num-threads 1
 	$(VENV)/bin/jat-eval --model $(DEMO_OUT)/train/checkpoint-$(DEMO_STEPS) --tasks $(DEMO_TASKS) \
-		--episodes $(DEMO_EPISODES) --num-envs 4 --seed 1000 --out $(DEMO_OUT)/eval
+		--episodes $(DEMO_EPISODES) --num-envs 10 --seed 1000 --out $(DEMO_OUT)/eval
 	$(VENV)/bin/jat-report --run $(DEMO_OUT)/train --eval $(DEMO_OUT)/eval --out $(DEMO_OUT)
 
 test: setup

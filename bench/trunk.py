@@ -23,9 +23,8 @@ import statistics
 import time
 
 import torch
-from transformers import GPTNeoConfig, GPTNeoModel
-
 from jat_core.trunk import JatTrunk
+from transformers import GPTNeoConfig, GPTNeoModel
 
 SIZES = {
     "tiny": dict(hidden_size=128, num_layers=2, num_heads=4),

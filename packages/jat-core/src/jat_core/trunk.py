@@ -9,9 +9,9 @@ attn.attention.{q,k,v,out}_proj, ln_2, mlp.{c_fc,c_proj}}, ln_f``), so a ``GPTNe
   ``i - window_size < j <= i`` (transformers: ``bias ^ tril(bias, -window_size)``);
 - ``gelu_new`` is the tanh approximation of GELU, computed here by the fused ``F.gelu(approximate="tanh")``.
 
-Speed comes from ``F.scaled_dot_product_attention`` (never materialising a ``(T, T)`` fp32 matrix per head) and
-from the window: a long local layer splits its queries into chunks and each chunk only meets the keys of its
-band (see :func:`local_attention`).
+Speed comes from ``F.scaled_dot_product_attention`` (never materialising a ``(T, T)`` fp32 matrix per head), the
+fused GELU, and from sending each block of queries to SDPA with only the keys it can see: the causal triangle
+of a global layer and the band of a local one are skipped, not masked (see :func:`attention`).
 
 Slots and positions. Every call appends ``L`` new tokens after ``past_len`` cached ones; the keys of a layer
 are the ``past_len + L`` *slots* of the cache, and the causal/window masks are defined on slots, as in
@@ -24,11 +24,12 @@ Padding. ``attention_mask`` is ``(B, past_len + L)``, 1 = real token, 0 = paddin
 slots are unspecified but finite (a padded query always sees at least itself), and no valid query ever sees a
 padded key. When padding only sits at the end of each row (right padding), the causal mask already hides
 every padded key from every valid query, so the fast mask-free causal path is kept.
+
+Precision. The reference upcasts ``q`` and ``k`` to fp32 for the logits; SDPA kernels accumulate in fp32 and run
+the softmax in fp32 for half-precision inputs, so no explicit upcast is done here.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -39,37 +40,24 @@ from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutputWithPast
 
 ATTENTION_TYPES = ("global", "local")
-#: Query chunk of the banded local attention. Each chunk meets ``chunk + window - 1`` keys, so smaller chunks
-#: waste less outside the band but make more, smaller SDPA problems; 64 was fastest for window 256 on CPU.
-LOCAL_CHUNK = 64
+#: Queries per SDPA call in :func:`attention`. CPU SDPA kernels skip little of a causal or banded mask by
+#: themselves (at 512 tokens ``is_causal`` costs as much as full attention), so blocks of queries are sent
+#: with only the keys they can see; 128 was the fastest for 512-1024 tokens and window 256 on one CPU thread.
+ATTENTION_BLOCK = 128
 
 
-@dataclass(frozen=True)
-class AttentionLayout:
-    """Where the queries of one forward call sit among the keys; shared by every layer of the call.
+def key_padding(attention_mask: torch.Tensor | None) -> torch.Tensor | None:
+    """Padding mask ``(B, k_len)`` (1 = attend) -> bool ``key_valid``, or None when it can be ignored.
 
-    Attributes:
-        q_len: ``L``, the number of new tokens (query slots are ``past_len .. past_len + L - 1``).
-        k_len: ``past_len + L``, the number of key slots once the cache holds the new tokens.
-        key_valid: ``(B, k_len)`` bool, False at padded slots; None when no valid query can see a padded key
-            (no padding, or padding only at the end of each row).
+    It can be ignored when no valid query can see a padded key: no padding at all, or padding only after the
+    real tokens of each row (a padded key ``j`` is then seen only by query slots ``i >= j``, padded too).
     """
-
-    q_len: int
-    k_len: int
-    key_valid: torch.Tensor | None = None
-
-
-def attention_layout(attention_mask: torch.Tensor | None, q_len: int, k_len: int) -> AttentionLayout:
-    """Build the :class:`AttentionLayout` of a call from its ``(B, k_len)`` padding mask (1 = attend) or None."""
     if attention_mask is None:
-        return AttentionLayout(q_len, k_len)
+        return None
     valid = attention_mask.bool()  # (B, k_len)
-    # Padding only after the real tokens of each row: a padded key j is seen only by query slots i >= j,
-    # which are padded too, so the causal mask alone is exact at every valid query.
     if bool((valid[:, 1:] <= valid[:, :-1]).all()):
-        return AttentionLayout(q_len, k_len)
-    return AttentionLayout(q_len, k_len, valid)
+        return None
+    return valid
 
 
 def band_mask(
@@ -91,92 +79,51 @@ def band_mask(
     return ((mask[None] & key_valid[:, None, :]) | (j == s)[None])[:, None]  # (B, 1, q_len, k_len)
 
 
-def global_attention(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layout: AttentionLayout, dropout_p: float = 0.0
-) -> torch.Tensor:
-    """Causal attention without scaling: q ``(B, nh, L, d)``, k/v ``(B, nh, past_len + L, d)`` -> ``(B, nh, L, d)``."""
-    if layout.key_valid is None and layout.q_len == layout.k_len:
-        return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True, scale=1.0)
-    if layout.key_valid is None and layout.q_len == 1:  # one new token sees the whole cache
-        return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, scale=1.0)
-    mask = band_mask(layout.q_len, layout.k_len, None, layout.key_valid, q.device)
-    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p, scale=1.0)
-
-
-def local_attention(
+def attention(
     q: torch.Tensor,
     k: torch.Tensor,
     v: torch.Tensor,
-    layout: AttentionLayout,
-    window: int,
+    key_valid: torch.Tensor | None = None,
+    window: int | None = None,
     dropout_p: float = 0.0,
+    block: int | None = None,
 ) -> torch.Tensor:
-    """Sliding-window attention without scaling; shapes as :func:`global_attention`.
+    """GPT-Neo attention (no ``1/sqrt(d)`` scaling), causal or sliding-window, computed block by block.
 
-    Query slot ``i`` sees key slots ``i - window < j <= i``. Keys older than the first query's band are dropped;
-    when more than one chunk of queries remains (``LOCAL_CHUNK``, at most ``window``) they go through
-    :func:`chunked_band_attention`, otherwise through one SDPA call with a band mask (e.g. cached decoding).
+    Args:
+        q: ``(B, nh, Lq, d)`` queries of the last ``Lq`` of the ``Lk`` key slots.
+        k, v: ``(B, nh, Lk, d)``.
+        key_valid: ``(B, Lk)`` bool, False at padded slots, or None (see :func:`key_padding`).
+        window: None for a global layer; for a local layer, slot ``i`` sees slots ``i - window < j <= i``.
+        dropout_p: attention dropout.
+        block: queries per SDPA call; None = ``ATTENTION_BLOCK``.
+
+    Each block of queries goes to SDPA with only the keys it can see: from slot 0 (global) or from its first
+    query's window start (local) up to its last query. This skips the masked upper triangle of a causal layer
+    and everything outside the band of a local one, which the CPU kernels do not skip on their own.
+
+    Returns:
+        ``(B, nh, Lq, d)``.
     """
-    if layout.k_len <= window:  # the window cuts nothing: plain causal attention
-        return global_attention(q, k, v, layout, dropout_p)
-    start = max(0, layout.k_len - layout.q_len - window + 1)  # first key slot any query can see
-    k, v = k[:, :, start:], v[:, :, start:]
-    key_valid = None if layout.key_valid is None else layout.key_valid[:, start:]
-    chunk = min(window, LOCAL_CHUNK)
-    if layout.q_len > chunk:
-        return chunked_band_attention(q, k, v, key_valid, window, chunk, dropout_p)
-    mask = band_mask(layout.q_len, layout.k_len - start, window, key_valid, q.device)
-    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p, scale=1.0)
-
-
-def chunked_band_attention(
-    q: torch.Tensor,
-    k: torch.Tensor,
-    v: torch.Tensor,
-    key_valid: torch.Tensor | None,
-    window: int,
-    chunk: int,
-    dropout_p: float = 0.0,
-) -> torch.Tensor:
-    """Sliding-window attention computed chunk by chunk, so that only the band is computed.
-
-    Queries ``(B, nh, Lq, d)`` sit at the last ``Lq`` of the ``Lk`` key slots of ``k, v (B, nh, Lk, d)``;
-    ``key_valid`` is ``(B, Lk)`` or None. The queries are cut into ``nC`` chunks of ``chunk`` slots; a chunk
-    starting at slot ``s`` sees keys ``s - window + 1 .. s + chunk - 1``, a span of ``chunk + window - 1`` keys
-    taken as an overlapping (copy-free) ``unfold`` view. All chunks go through one SDPA call as a batch of
-    ``B * nC`` sequences. Cost ~ ``Lq * (chunk + window)`` instead of ``Lq * Lk``. Returns ``(B, nh, Lq, d)``.
-    """
-    B, nh, Lq, d = q.shape
-    Lk = k.shape[2]
-    n_chunks = -(-Lq // chunk)
-    span = chunk + window - 1
-    front = window - 1 - (Lk - Lq)  # keys missing before the first query's band (> 0) or extra keys (< 0)
-    back = n_chunks * chunk - Lq  # padding that completes the last chunk
-    if key_valid is None:
-        key_valid = torch.ones(1, Lk, dtype=torch.bool, device=q.device)
-    if front < 0:
-        k, v, key_valid = k[:, :, -front:], v[:, :, -front:], key_valid[:, -front:]
-        front = 0
-    # Sequence-major (B, T, nh, d) so that chunks and unfolded windows are views.
-    q = F.pad(q.transpose(1, 2), (0, 0, 0, 0, 0, back))  # (B, nC * chunk, nh, d)
-    k = F.pad(k.transpose(1, 2), (0, 0, 0, 0, front, back))  # (B, (nC - 1) * chunk + span, nh, d)
-    v = F.pad(v.transpose(1, 2), (0, 0, 0, 0, front, back))
-    key_valid = F.pad(key_valid, (front, back), value=False)  # (Bv, (nC - 1) * chunk + span)
-
-    qc = q.reshape(B, n_chunks, chunk, nh, d).transpose(2, 3).reshape(B * n_chunks, nh, chunk, d)
-    kc = k.unfold(1, span, chunk).transpose(-1, -2).reshape(B * n_chunks, nh, span, d)  # (B*nC, nh, span, d)
-    vc = v.unfold(1, span, chunk).transpose(-1, -2).reshape(B * n_chunks, nh, span, d)
-
-    a = torch.arange(chunk, device=q.device)[:, None]  # query offset in its chunk
-    b = torch.arange(span, device=q.device)[None, :]  # key offset in the chunk's span; slot b - window + 1 + a
-    band = (b >= a) & (b <= a + window - 1)  # (chunk, span)
-    own = b == a + window - 1  # the query's own slot: keeps padded rows finite
-    mask = (band & key_valid.unfold(1, span, chunk)[:, :, None, :]) | own  # (Bv, nC, chunk, span)
-    mask = mask.expand(B, n_chunks, chunk, span).reshape(B * n_chunks, 1, chunk, span)
-
-    out = F.scaled_dot_product_attention(qc, kc, vc, attn_mask=mask, dropout_p=dropout_p, scale=1.0)
-    out = out.reshape(B, n_chunks, nh, chunk, d).transpose(2, 3).reshape(B, n_chunks * chunk, nh, d)
-    return out[:, :Lq].transpose(1, 2)  # (B, nh, Lq, d)
+    block = block or ATTENTION_BLOCK
+    q_len, k_len = q.shape[2], k.shape[2]
+    past = k_len - q_len
+    outputs = []
+    for start in range(0, q_len, block):
+        end = min(start + block, q_len)
+        k_end = past + end  # one past the last query's slot
+        k_start = 0 if window is None else max(0, past + start - window + 1)
+        qb, kb, vb = q[:, :, start:end], k[:, :, k_start:k_end], v[:, :, k_start:k_end]
+        valid = None if key_valid is None else key_valid[:, k_start:k_end]
+        if valid is None and end - start == 1:  # one query sees every key it was given
+            out = F.scaled_dot_product_attention(qb, kb, vb, dropout_p=dropout_p, scale=1.0)
+        elif valid is None and k_start == 0 and k_end == end - start and (window is None or k_end <= window):
+            out = F.scaled_dot_product_attention(qb, kb, vb, dropout_p=dropout_p, is_causal=True, scale=1.0)
+        else:
+            mask = band_mask(end - start, k_end - k_start, window, valid, q.device)
+            out = F.scaled_dot_product_attention(qb, kb, vb, attn_mask=mask, dropout_p=dropout_p, scale=1.0)
+        outputs.append(out)
+    return outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=2)
 
 
 class NeoSelfAttention(nn.Module):
@@ -206,9 +153,12 @@ class NeoSelfAttention(nn.Module):
         self.resid_dropout = nn.Dropout(float(config.resid_dropout))
 
     def forward(
-        self, hidden_states: torch.Tensor, layout: AttentionLayout, past_key_values: Cache | None = None
+        self, hidden_states: torch.Tensor, key_valid: torch.Tensor | None, past_key_values: Cache | None = None
     ) -> torch.Tensor:
-        """``(B, L, H)`` -> ``(B, L, H)``; appends this layer's keys/values to ``past_key_values`` when given."""
+        """``(B, L, H)`` -> ``(B, L, H)``; appends this layer's keys/values to ``past_key_values`` when given.
+
+        ``key_valid`` is the ``(B, past_len + L)`` padding mask of :func:`key_padding` (or None).
+        """
         B, L, H = hidden_states.shape
         q, k, v = (
             proj(hidden_states).view(B, L, self.num_heads, self.head_dim).transpose(1, 2)  # (B, nh, L, d)
@@ -217,10 +167,8 @@ class NeoSelfAttention(nn.Module):
         if past_key_values is not None:
             k, v = past_key_values.update(k, v, self.layer_idx)  # (B, nh, past_len + L, d)
         dropout_p = self.attention_dropout if self.training else 0.0
-        if self.attention_type == "local":
-            out = local_attention(q, k, v, layout, self.window_size, dropout_p)
-        else:
-            out = global_attention(q, k, v, layout, dropout_p)
+        window = self.window_size if self.attention_type == "local" else None
+        out = attention(q, k, v, key_valid, window, dropout_p)  # (B, nh, L, d)
         out = out.transpose(1, 2).reshape(B, L, H)  # (B, L, H)
         return self.resid_dropout(self.out_proj(out))
 
@@ -232,9 +180,9 @@ class NeoAttention(nn.Module):
         super().__init__()
         self.attention = NeoSelfAttention(config, config.attention_layers[layer_idx], layer_idx)
 
-    def forward(self, hidden_states, layout, past_key_values=None):
+    def forward(self, hidden_states, key_valid, past_key_values=None):
         """See :meth:`NeoSelfAttention.forward`."""
-        return self.attention(hidden_states, layout, past_key_values)
+        return self.attention(hidden_states, key_valid, past_key_values)
 
 
 class NeoMLP(nn.Module):
@@ -266,10 +214,10 @@ class NeoBlock(GradientCheckpointingLayer):
         self.mlp = NeoMLP(config)
 
     def forward(
-        self, hidden_states: torch.Tensor, layout: AttentionLayout, past_key_values: Cache | None = None
+        self, hidden_states: torch.Tensor, key_valid: torch.Tensor | None, past_key_values: Cache | None = None
     ) -> torch.Tensor:
-        """``(B, L, H)`` -> ``(B, L, H)``."""
-        hidden_states = hidden_states + self.attn(self.ln_1(hidden_states), layout, past_key_values)
+        """``(B, L, H)`` -> ``(B, L, H)``; ``key_valid`` as in :meth:`NeoSelfAttention.forward`."""
+        hidden_states = hidden_states + self.attn(self.ln_1(hidden_states), key_valid, past_key_values)
         return hidden_states + self.mlp(self.ln_2(hidden_states))
 
 
@@ -365,14 +313,14 @@ class JatTrunk(nn.Module):
                 f"got {tuple(attention_mask.shape)}"
             )
         position_ids = self._positions(position_ids, B, L, past_len, inputs_embeds.device)
-        layout = attention_layout(attention_mask, L, past_len + L)
+        key_valid = key_padding(attention_mask)  # (B, past_len + L) or None
 
         hidden_states = self.drop(inputs_embeds + self.wpe(position_ids))  # (B, L, H)
         all_hidden_states = () if output_hidden_states else None
         for block in self.h:
             if output_hidden_states:
                 all_hidden_states += (hidden_states,)
-            hidden_states = block(hidden_states, layout=layout, past_key_values=past_key_values)
+            hidden_states = block(hidden_states, key_valid=key_valid, past_key_values=past_key_values)
         hidden_states = self.ln_f(hidden_states)
         if output_hidden_states:
             all_hidden_states += (hidden_states,)

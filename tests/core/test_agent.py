@@ -171,6 +171,37 @@ def test_batch_with_resets_and_staggered_slides(model, tokenizer):
             episodes[i].actions.append(actions[i])
 
 
+def test_reset_outside_inference_mode_after_act(model, tokenizer):
+    """Regression: ``reset(env_ids=...)`` in plain grad mode after ``act`` (indices, a bool mask, every env) used to
+    raise "Inplace update to inference tensor outside InferenceMode"; acting goes on exactly (lockstep slides of
+    every env included), and ``last_prediction`` is an ordinary tensor the caller may modify."""
+    task, N = CONTINUOUS, 3
+    agent = model.agent(task, context_steps=5, keep_steps=3)
+    agent.reset(num_envs=N)
+    rng = np.random.default_rng(10)
+    episodes = [Episode(5, 3) for _ in range(N)]
+    resets = {7: [1], 9: np.array([True, False, True]), 12: np.ones(N, dtype=bool), 14: []}
+    for t in range(16):
+        if t in resets:
+            with torch.enable_grad():
+                agent.reset(env_ids=resets[t])
+            for i in np.arange(N)[resets[t]] if isinstance(resets[t], np.ndarray) else resets[t]:
+                episodes[i] = Episode(5, 3)
+        obs, rewards = random_observation(task, rng, N), rng.standard_normal(N).astype(np.float32)
+        for i in range(N):
+            episodes[i].add(unbatch(obs, i), float(rewards[i]))
+        actions = agent.act(obs, rewards)
+        assert not agent.last_prediction.is_inference()
+        for i in range(N):
+            expected = episodes[i].full_forward(model, task, tokenizer)
+            torch.testing.assert_close(agent.last_prediction[i], expected, atol=ATOL, rtol=0, msg=f"step {t} env {i}")
+            episodes[i].actions.append(actions[i])
+    agent.last_prediction += 1.0  # a normal tensor: in-place updates are allowed
+    with torch.no_grad():
+        agent.reset(env_ids=[0])
+    agent.act(random_observation(task, rng, N))
+
+
 def test_context_steps_option_and_positions_stay_in_range(model, tokenizer):
     """A shorter context slides earlier; positions never leave [0, 2 * context_steps - 1)."""
     agent = model.agent(CONTINUOUS, context_steps=5, keep_steps=2)

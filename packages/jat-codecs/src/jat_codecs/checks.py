@@ -46,6 +46,13 @@ def integer(x: torch.Tensor, *, field: str) -> None:
         raise ValueError(f"{field}: expected an integer tensor, got dtype {x.dtype}")
 
 
+def int64(values, *, field: str) -> torch.Tensor:
+    """Any integer array or tensor as an int64 tensor; a ValueError naming ``field`` for anything else."""
+    x = tensor(values, field=field)
+    integer(x, field=field)
+    return x.to(torch.int64)
+
+
 def in_range(x: torch.Tensor, high: int, *, field: str, what: str = "values") -> None:
     """Require integer values in ``[0, high)``."""
     if x.numel() == 0:

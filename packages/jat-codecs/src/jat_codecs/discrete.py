@@ -57,9 +57,7 @@ class DiscreteCodec(Codec):
 
     def prepare(self, values, *, role: str) -> torch.Tensor:
         """Raw integers (``(B, T, 212)`` observations, ``(B, T)`` actions) to an int64 tensor."""
-        x = checks.tensor(values, field=self.columns[role])
-        checks.integer(x, field=self.columns[role])
-        return x.to(torch.int64)
+        return checks.int64(values, field=self.columns[role])
 
     def _ids(self, values, role: str) -> torch.Tensor:
         field = self.columns[role]

@@ -41,9 +41,7 @@ class TextCodec(Codec):
 
     def prepare(self, values, *, role: str) -> torch.Tensor:
         """Token ids ``(B, L)`` (any integer array) -> int64 tensor."""
-        x = checks.tensor(values, field=self.columns[role])
-        checks.integer(x, field=self.columns[role])
-        return x.to(torch.int64)
+        return checks.int64(values, field=self.columns[role])
 
     def _ids(self, values) -> torch.Tensor:
         field = self.columns[SEQUENCE]

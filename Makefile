@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml packages/*/pyproject.toml
 	touch $(STAMP)
 
 # The main job, on CPU with no hub: collect expert data locally, train a small JAT on all of it, evaluate it,
-# write runs/demo/report.md. Override e.g. `make demo DEMO_STEPS=500` for a quicker run.
+# write runs/demo/report.md (the folder is made anew each time). Override e.g. `make demo DEMO_STEPS=500` for a quicker run.
 DEMO_OUT ?= runs/demo
 DEMO_BABYAI ?= babyai-go-to-red-ball-no-dists,babyai-go-to-obj,babyai-open-door
 DEMO_METAWORLD ?= metaworld-reach,metaworld-reach-wall,metaworld-door-close
@@ -26,6 +26,7 @@ DEMO_STEPS ?= 2000
 DEMO_EPISODES ?= 20
 
 demo: setup
+	rm -rf $(DEMO_OUT)  # each demo starts afresh
 	$(VENV)/bin/jat-plugins
 	$(VENV)/bin/jat-collect --tasks $(DEMO_BABYAI) --episodes 1000 --out $(DEMO_OUT)/data --seed 0
 	$(VENV)/bin/jat-collect --tasks $(DEMO_METAWORLD) --episodes 100 --out $(DEMO_OUT)/data --seed 0

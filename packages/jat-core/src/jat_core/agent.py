@@ -63,8 +63,7 @@ import torch
 from transformers.cache_utils import Cache, CacheLayerMixin, DynamicCache
 
 from jat_core.codec import ACTION, OBSERVATION
-from jat_core.specs import TaskSpec
-from jat_core.testing import check_field_value
+from jat_core.specs import TaskSpec, check_field_value
 
 
 class SlotLayer(CacheLayerMixin):

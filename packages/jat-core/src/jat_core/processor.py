@@ -35,8 +35,7 @@ import torch
 from torch import nn
 
 from jat_core.codec import ACTION, OBSERVATION, SEQUENCE, Codec, SharedParts
-from jat_core.specs import FieldSpec, TaskSpec
-from jat_core.testing import check_field_value
+from jat_core.specs import FieldSpec, TaskSpec, check_field_value
 
 
 class JatProcessor:

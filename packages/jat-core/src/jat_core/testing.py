@@ -33,47 +33,9 @@ import numpy as np
 
 from jat_core.codec import ACTION, OBSERVATION, SEQUENCE, Codec
 from jat_core.plugins import load_plugins
-from jat_core.specs import FieldSpec, TaskSpec
+from jat_core.specs import TaskSpec, check_field_value  # noqa: F401  (re-exported for plugin tests)
 
 B, T = 2, 3
-
-_NUMPY_KINDS = {
-    "float32": "f",
-    "float64": "f",
-    "int64": "iu",
-    "int32": "iu",
-    "uint8": "iu",
-    "bool": "b",
-}
-
-
-def check_field_value(field: FieldSpec, value: Any, *, task: str = "?", batch: tuple[int, ...] = ()) -> None:
-    """Check that one value (or a batch of values) matches a field spec.
-
-    Args:
-        field: the spec.
-        value: a numpy array / scalar (or ``str`` for string fields; a sequence of them when batched).
-        task: task name, for the message.
-        batch: leading batch dimensions expected before the field's shape.
-
-    Raises:
-        ValueError: naming the task, the field, the expected and actual shape or dtype.
-    """
-    where = f"task {task!r} field {field.name!r}"
-    if field.dtype == "string":
-        flat = np.asarray(value, dtype=object).reshape(-1) if batch else [value]
-        if not all(isinstance(v, str) for v in flat):
-            raise ValueError(f"{where}: expected str values, got {type(value).__name__}")
-        return
-    arr = np.asarray(value)
-    expected = tuple(batch) + tuple(field.shape)
-    if arr.shape != expected:
-        raise ValueError(f"{where}: expected shape {expected}, got {arr.shape}")
-    if arr.dtype.kind not in _NUMPY_KINDS[field.dtype]:
-        raise ValueError(f"{where}: expected dtype {field.dtype}, got {arr.dtype}")
-    if field.n is not None and arr.size and (arr.min() < 0 or arr.max() >= field.n):
-        raise ValueError(f"{where}: expected values in [0, {field.n}), got range [{arr.min()}, {arr.max()}]")
-
 
 class CodecConformance:
     """Base class: subclass it in a codec plugin's tests. See the module docstring."""

@@ -33,8 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from jat_core.specs import FieldSpec, TaskSpec
-from jat_core.testing import check_field_value
+from jat_core.specs import FieldSpec, TaskSpec, check_field_value
 
 PolicyFactory = Callable[[Any], Callable[[dict], Any]]
 

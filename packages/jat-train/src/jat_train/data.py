@@ -31,8 +31,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 from jat_core.codec import SEQUENCE
-from jat_core.specs import FieldSpec, TaskSpec
-from jat_core.testing import check_field_value
+from jat_core.specs import FieldSpec, TaskSpec, check_field_value
 
 #: The data-set column holding per-step rewards (as received after each action).
 REWARDS = "rewards"

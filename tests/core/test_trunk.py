@@ -237,7 +237,10 @@ def test_gradients_flow_and_match_reference(block):
         (12, 12, 16, 5, False),  # window longer than the sequence
     ],
 )
-def test_blockwise_attention_equals_dense_masked_attention(q_len, k_len, window, block, padded):
+@pytest.mark.parametrize("short", [0, 8, 1000], ids=["sdpa", "short<=8", "short-always"])
+def test_blockwise_attention_equals_dense_masked_attention(q_len, k_len, window, block, padded, short, monkeypatch):
+    """Every block of queries, through SDPA or through short_attention (SHORT_QUERIES), equals one dense SDPA."""
+    monkeypatch.setattr(trunk_module, "SHORT_QUERIES", short)
     torch.manual_seed(3)
     q, k, v = (torch.randn(2, 3, n, 8) for n in (q_len, k_len, k_len))
     key_valid = None
@@ -250,6 +253,36 @@ def test_blockwise_attention_equals_dense_masked_attention(q_len, k_len, window,
     )
     actual = attention(q, k, v, key_valid, window, block=block)
     torch.testing.assert_close(actual, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_short_attention_keeps_fp32_logits_for_bf16_inputs():
+    torch.manual_seed(4)
+    q, k, v = (torch.randn(1, 2, n, 8) for n in (2, 12, 12))
+    mask = band_mask(2, 12, 4, None, q.device)
+    expected = trunk_module.short_attention(q, k, v, mask)
+    actual = trunk_module.short_attention(q.bfloat16(), k.bfloat16(), v.bfloat16(), mask)
+    assert actual.dtype == torch.bfloat16
+    torch.testing.assert_close(actual.float(), expected, atol=0.05, rtol=0.05)
+
+
+def test_cache_only_fills_the_same_cache_and_computes_nothing_after(models):
+    """cache_only=True leaves the cache a full forward leaves, and the next token sees the same context."""
+    _, trunk = models
+    ids = torch.randint(0, 64, (2, 11))
+    with torch.no_grad():
+        full, only = DynamicCache(), DynamicCache()
+        expected = trunk(input_ids=ids[:, :10], past_key_values=full)
+        out = trunk(input_ids=ids[:, :10], past_key_values=only, cache_only=True)
+        assert out.last_hidden_state is None and out.past_key_values is only
+        for a, b in zip(full.layers, only.layers):
+            torch.testing.assert_close(b.keys, a.keys)
+            torch.testing.assert_close(b.values, a.values)
+        next_full = trunk(input_ids=ids[:, 10:], past_key_values=full).last_hidden_state
+        next_only = trunk(input_ids=ids[:, 10:], past_key_values=only).last_hidden_state
+    assert expected.last_hidden_state.shape == (2, 10, 32)
+    torch.testing.assert_close(next_only, next_full)
+    with pytest.raises(ValueError, match="cache_only"):
+        trunk(input_ids=ids, cache_only=True)
 
 
 def test_band_mask_is_gpt_neo_window():

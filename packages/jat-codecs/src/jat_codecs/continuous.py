@@ -84,9 +84,11 @@ class ContinuousCodec(Codec):
         return self.encoder(cyclic_expand(x, self.max_size).to(self.encoder.weight.dtype))
 
     def decode(self, hidden: torch.Tensor, *, role: str, size: int | None = None) -> torch.Tensor:
-        """``(B, T, H)`` -> ``(B, T, max_size)``, or the first ``size`` values (an action's dimension)."""
-        out = self.decoder(hidden)
-        return out if size is None else out[..., :size]
+        """``(B, T, H)`` -> ``(B, T, max_size)``, or the first ``size`` values (an action's dimension): only those
+        rows of the decoder are computed."""
+        if size is None:
+            return self.decoder(hidden)
+        return F.linear(hidden, self.decoder.weight[:size], self.decoder.bias[:size])  # (B, T, size)
 
     def crop(self, predictions: torch.Tensor, values: torch.Tensor, *, role: str) -> torch.Tensor:
         """The first ``n`` (or ``m``) predicted values, as the reference reports them."""

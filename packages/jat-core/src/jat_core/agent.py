@@ -403,7 +403,7 @@ class JatAgent:
         n = int(lengths[ids[0]])  # every sliding env keeps the same number of steps
         tokens = self._history[ids, : (n + 1) // 2].flatten(1, 2)[:, :n]  # (s, n, H): [o_0, a_0, ..., o_k]
         fresh = DynamicCache()
-        self.model.transformer(inputs_embeds=tokens, past_key_values=fresh)  # positions 0 .. n - 1
+        self.model.transformer(inputs_embeds=tokens, past_key_values=fresh, cache_only=True)  # positions 0 .. n - 1
         rows = slice(None) if every else ids.to(self.device)
         for layer, new in zip(self._cache.layers, fresh.layers):
             layer.keys[rows, :, slots - n : slots] = new.keys

@@ -7,7 +7,8 @@ attn.attention.{q,k,v,out}_proj, ln_2, mlp.{c_fc,c_proj}}, ln_f``), so a ``GPTNe
 - attention logits are ``q . k`` with NO ``1/sqrt(d)`` scaling (``scale=1.0``);
 - a ``"global"`` layer is causal; a ``"local"`` layer lets query slot ``i`` see key slot ``j`` iff
   ``i - window_size < j <= i`` (transformers: ``bias ^ tril(bias, -window_size)``);
-- ``gelu_new`` is the tanh approximation of GELU, computed here by the fused ``F.gelu(approximate="tanh")``.
+- ``gelu_new`` is the tanh approximation of GELU, computed by :func:`jat_core.activations.gelu_tanh` (on CPU in
+  fp32 a sigmoid form of the same function, twice as fast as ``F.gelu(approximate="tanh")``).
 
 Speed comes from ``F.scaled_dot_product_attention`` (never materialising a ``(T, T)`` fp32 matrix per head), the
 fused GELU, and from sending each block of queries to SDPA with only the keys it can see: the causal triangle
@@ -39,11 +40,16 @@ from transformers.cache_utils import Cache, DynamicCache
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutputWithPast
 
+from jat_core.activations import GeluTanh
+
 ATTENTION_TYPES = ("global", "local")
 #: Queries per SDPA call in :func:`attention`. CPU SDPA kernels skip little of a causal or banded mask by
 #: themselves (at 512 tokens ``is_causal`` costs as much as full attention), so blocks of queries are sent
 #: with only the keys they can see; 128 was the fastest for 512-1024 tokens and window 256 on one CPU thread.
 ATTENTION_BLOCK = 128
+#: Query blocks at most this long skip SDPA on CPU (:func:`short_attention`): for the agent's two-token steps its CPU
+#: kernel took 1.7x longer (16 envs, 4 heads, 257 keys, 1 thread).
+SHORT_QUERIES = 8
 
 
 def key_padding(attention_mask: torch.Tensor | None) -> torch.Tensor | None:
@@ -77,6 +83,27 @@ def band_mask(
     if key_valid is None:
         return mask[None, None]  # (1, 1, q_len, k_len)
     return ((mask[None] & key_valid[:, None, :]) | (j == s)[None])[:, None]  # (B, 1, q_len, k_len)
+
+
+def short_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None
+) -> torch.Tensor:
+    """Attention of a few queries as two matrix products and a softmax (no scaling, as GPT-Neo).
+
+    Used on CPU for query blocks of at most ``SHORT_QUERIES`` (the agent's steps feed two tokens per env), where
+    it is faster than SDPA's CPU kernel. The logits and the softmax are fp32 whatever the input dtype.
+
+    Args:
+        q: ``(B, nh, Lq, d)``; k, v: ``(B, nh, Lk, d)``.
+        mask: bool ``(B or 1, 1, Lq, Lk)``, True = attend, or None.
+
+    Returns:
+        ``(B, nh, Lq, d)`` in ``v``'s dtype.
+    """
+    scores = torch.matmul(q.float(), k.float().transpose(-1, -2))  # (B, nh, Lq, Lk)
+    if mask is not None:
+        scores.masked_fill_(~mask, float("-inf"))
+    return torch.matmul(scores.softmax(-1).to(v.dtype), v)  # (B, nh, Lq, d)
 
 
 def attention(
@@ -115,13 +142,16 @@ def attention(
         k_start = 0 if window is None else max(0, past + start - window + 1)
         qb, kb, vb = q[:, :, start:end], k[:, :, k_start:k_end], v[:, :, k_start:k_end]
         valid = None if key_valid is None else key_valid[:, k_start:k_end]
-        if valid is None and end - start == 1:  # one query sees every key it was given
-            out = F.scaled_dot_product_attention(qb, kb, vb, dropout_p=dropout_p, scale=1.0)
-        elif valid is None and k_start == 0 and k_end == end - start and (window is None or k_end <= window):
-            out = F.scaled_dot_product_attention(qb, kb, vb, dropout_p=dropout_p, is_causal=True, scale=1.0)
+        sees_all = valid is None and end - start == 1  # one query sees every key it was given
+        causal = valid is None and k_start == 0 and k_end == end - start and (window is None or k_end <= window)
+        mask = None if sees_all or causal else band_mask(end - start, k_end - k_start, window, valid, q.device)
+        if q.device.type == "cpu" and end - start <= SHORT_QUERIES and dropout_p == 0.0:
+            if causal and not sees_all:
+                mask = band_mask(end - start, k_end - k_start, window, None, q.device)
+            out = short_attention(qb, kb, vb, mask)
         else:
-            mask = band_mask(end - start, k_end - k_start, window, valid, q.device)
-            out = F.scaled_dot_product_attention(qb, kb, vb, attn_mask=mask, dropout_p=dropout_p, scale=1.0)
+            out = F.scaled_dot_product_attention(qb, kb, vb, attn_mask=mask, dropout_p=dropout_p, is_causal=causal,
+                                                 scale=1.0)
         outputs.append(out)
     return outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=2)
 
@@ -160,10 +190,8 @@ class NeoSelfAttention(nn.Module):
         ``key_valid`` is the ``(B, past_len + L)`` padding mask of :func:`key_padding` (or None).
         """
         B, L, H = hidden_states.shape
-        q, k, v = (
-            proj(hidden_states).view(B, L, self.num_heads, self.head_dim).transpose(1, 2)  # (B, nh, L, d)
-            for proj in (self.q_proj, self.k_proj, self.v_proj)
-        )
+        q = self._heads(self.q_proj(hidden_states))  # (B, nh, L, d)
+        k, v = self._heads(self.k_proj(hidden_states)), self._heads(self.v_proj(hidden_states))
         if past_key_values is not None:
             k, v = past_key_values.update(k, v, self.layer_idx)  # (B, nh, past_len + L, d)
         dropout_p = self.attention_dropout if self.training else 0.0
@@ -171,6 +199,17 @@ class NeoSelfAttention(nn.Module):
         out = attention(q, k, v, key_valid, window, dropout_p)  # (B, nh, L, d)
         out = out.transpose(1, 2).reshape(B, L, H)  # (B, L, H)
         return self.resid_dropout(self.out_proj(out))
+
+    def _heads(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, L, H)`` -> ``(B, nh, L, d)``."""
+        B, L, _ = x.shape
+        return x.view(B, L, self.num_heads, self.head_dim).transpose(1, 2)
+
+    def cache_keys_values(self, hidden_states: torch.Tensor, past_key_values: Cache) -> None:
+        """Only append this layer's keys and values of ``(B, L, H)`` inputs to ``past_key_values``."""
+        past_key_values.update(
+            self._heads(self.k_proj(hidden_states)), self._heads(self.v_proj(hidden_states)), self.layer_idx
+        )
 
 
 class NeoAttention(nn.Module):
@@ -194,8 +233,8 @@ class NeoMLP(nn.Module):
         self.c_fc = nn.Linear(config.hidden_size, inner)
         self.c_proj = nn.Linear(inner, config.hidden_size)
         name = config.activation_function
-        # gelu_new is GELU's tanh approximation; F.gelu computes it in one fused kernel.
-        self.act = nn.GELU(approximate="tanh") if name == "gelu_new" else ACT2FN[name]
+        # gelu_new is GELU's tanh approximation (see jat_core.activations)
+        self.act = GeluTanh() if name == "gelu_new" else ACT2FN[name]
         self.dropout = nn.Dropout(float(config.resid_dropout))
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
@@ -219,6 +258,10 @@ class NeoBlock(GradientCheckpointingLayer):
         """``(B, L, H)`` -> ``(B, L, H)``; ``key_valid`` as in :meth:`NeoSelfAttention.forward`."""
         hidden_states = hidden_states + self.attn(self.ln_1(hidden_states), key_valid, past_key_values)
         return hidden_states + self.mlp(self.ln_2(hidden_states))
+
+    def cache_keys_values(self, hidden_states: torch.Tensor, past_key_values: Cache) -> None:
+        """Only append the keys and values of this block's ``(B, L, H)`` inputs to ``past_key_values``."""
+        self.attn.attention.cache_keys_values(self.ln_1(hidden_states), past_key_values)
 
 
 class JatTrunk(nn.Module):
@@ -275,6 +318,7 @@ class JatTrunk(nn.Module):
         past_key_values: Cache | None = None,
         use_cache: bool = False,
         output_hidden_states: bool = False,
+        cache_only: bool = False,
     ) -> BaseModelOutputWithPast:
         """Run the trunk on ``L`` new tokens, after the ``past_len`` tokens already in ``past_key_values``.
 
@@ -287,6 +331,9 @@ class JatTrunk(nn.Module):
                 or None.
             use_cache: create a ``DynamicCache`` when ``past_key_values`` is None and return it.
             output_hidden_states: also return the input of every block plus the final (post ``ln_f``) output.
+            cache_only: only fill ``past_key_values`` (a prefill whose outputs are not needed, e.g. the agent
+                re-encoding a slid window): the last block computes its keys and values and nothing after them
+                (no attention, MLP or ``ln_f``); ``last_hidden_state`` is then None.
 
         Returns:
             ``BaseModelOutputWithPast`` with ``last_hidden_state (B, L, H)``, ``past_key_values`` and
@@ -306,6 +353,9 @@ class JatTrunk(nn.Module):
 
         if use_cache and past_key_values is None:
             past_key_values = DynamicCache()
+        if cache_only and (past_key_values is None or output_hidden_states):
+            raise ValueError("JatTrunk.forward: cache_only=True needs past_key_values (or use_cache=True) and no "
+                             "output_hidden_states")
         past_len = past_key_values.get_seq_length() if past_key_values is not None else 0
         if attention_mask is not None and tuple(attention_mask.shape) != (B, past_len + L):
             raise ValueError(
@@ -317,10 +367,14 @@ class JatTrunk(nn.Module):
 
         hidden_states = self.drop(inputs_embeds + self.wpe(position_ids))  # (B, L, H)
         all_hidden_states = () if output_hidden_states else None
-        for block in self.h:
+        blocks = self.h[:-1] if cache_only else self.h
+        for block in blocks:
             if output_hidden_states:
                 all_hidden_states += (hidden_states,)
             hidden_states = block(hidden_states, key_valid=key_valid, past_key_values=past_key_values)
+        if cache_only:
+            self.h[-1].cache_keys_values(hidden_states, past_key_values)
+            return BaseModelOutputWithPast(last_hidden_state=None, past_key_values=past_key_values)
         hidden_states = self.ln_f(hidden_states)
         if output_hidden_states:
             all_hidden_states += (hidden_states,)

@@ -13,6 +13,12 @@ idle machine, and it is far less disturbed by other jobs on a shared one; ``--cl
 JSON fields: ``size, tokens, batch, eager_s, ours_s, speedup`` for forward+backward (the numbers the targets
 apply to), plus ``fwd_eager_s, fwd_ours_s, fwd_speedup`` for the forward alone and ``max_abs_diff``.
 Targets (small size, forward+backward): >= 1.3x at 512 tokens, >= 1.5x at 1024 tokens.
+
+The ceiling. ``floor_s`` is the forward+backward time of the trunk's linear layers alone (q, k, v, out, c_fc,
+c_proj of every block, each on its own ``(batch, tokens, in)`` input: ``x W^T`` forward, ``dx``, ``dW``, ``db``
+backward), timed in the same interleaved loop. Any implementation that computes the same function in fp32 does at
+least this work, so ``bound = eager_s / floor_s`` is the highest speed-up one could measure in that run; where it
+is below a target, no exact fp32 trunk can meet the target on that machine.
 """
 
 from __future__ import annotations
@@ -64,6 +70,19 @@ def time_forward_backward(model: torch.nn.Module, ids: torch.Tensor) -> float:
     return elapsed
 
 
+def time_linear_floor(model: torch.nn.Module, batch: int, tokens: int) -> float:
+    """Seconds for forward+backward of every ``nn.Linear`` of ``model.h`` alone, on random inputs and gradients."""
+    total = 0.0
+    for layer in (m for m in model.h.modules() if isinstance(m, torch.nn.Linear)):
+        x = torch.randn(batch, tokens, layer.in_features, requires_grad=True)
+        grad = torch.randn(batch, tokens, layer.out_features)
+        start = clock()
+        layer(x).backward(grad)
+        total += clock() - start
+    model.zero_grad(set_to_none=True)
+    return total
+
+
 def run_case(size: str, tokens: int, batch: int, repeats: int) -> dict:
     """Build both models with one set of weights, check they agree, time them interleaved; return the case."""
     torch.manual_seed(0)
@@ -75,7 +94,7 @@ def run_case(size: str, tokens: int, batch: int, repeats: int) -> dict:
     with torch.no_grad():
         diff = (eager(input_ids=ids).last_hidden_state - ours(input_ids=ids).last_hidden_state).abs().max()
 
-    times = {key: [] for key in ("fwd_eager", "fwd_ours", "eager", "ours")}
+    times = {key: [] for key in ("fwd_eager", "fwd_ours", "eager", "ours", "floor")}
     for rep in range(repeats + 1):  # rep 0 is the warm-up
         pairs = [("eager", eager), ("ours", ours)]
         if rep % 2:  # alternate who goes first
@@ -85,6 +104,7 @@ def run_case(size: str, tokens: int, batch: int, repeats: int) -> dict:
             sample[f"fwd_{name}"] = time_forward(model, ids)
         for name, model in pairs:
             sample[name] = time_forward_backward(model, ids)
+        sample["floor"] = time_linear_floor(ours, batch, tokens)
         if rep:
             for key, value in sample.items():
                 times[key].append(value)
@@ -99,6 +119,8 @@ def run_case(size: str, tokens: int, batch: int, repeats: int) -> dict:
         "fwd_eager_s": round(med["fwd_eager"], 4),
         "fwd_ours_s": round(med["fwd_ours"], 4),
         "fwd_speedup": round(med["fwd_eager"] / med["fwd_ours"], 3),
+        "floor_s": round(med["floor"], 4),
+        "bound": round(med["eager"] / med["floor"], 3),
         "max_abs_diff": float(diff),
     }
 
@@ -122,7 +144,7 @@ def main(argv: list[str] | None = None) -> None:
 
     if not args.json:
         print(f"{'size':>6} {'tokens':>6} | {'fwd eager':>9} {'fwd ours':>9} {'x':>6} | "
-              f"{'f+b eager':>9} {'f+b ours':>9} {'x':>6} {'target':>6} | {'max diff':>8}")
+              f"{'f+b eager':>9} {'f+b ours':>9} {'x':>6} {'target':>6} | {'floor':>6} {'bound':>6} | {'max diff':>8}")
     for size in args.sizes:
         for tokens in args.tokens:
             case = run_case(size, tokens, args.batch, args.repeats)
@@ -133,7 +155,8 @@ def main(argv: list[str] | None = None) -> None:
             target_s = f"{target:.1f}x" if target else "-"
             print(f"{size:>6} {tokens:>6} | {case['fwd_eager_s']:9.3f} {case['fwd_ours_s']:9.3f} "
                   f"{case['fwd_speedup']:5.2f}x | {case['eager_s']:9.3f} {case['ours_s']:9.3f} "
-                  f"{case['speedup']:5.2f}x {target_s:>6} | {case['max_abs_diff']:8.1e}", flush=True)
+                  f"{case['speedup']:5.2f}x {target_s:>6} | {case['floor_s']:6.3f} {case['bound']:5.2f}x | "
+                  f"{case['max_abs_diff']:8.1e}", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,44 @@
+"""The benchmark scripts run and print the JSON fields their docstrings promise (tiny sizes; no timing asserted)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+
+def run_json(script: str, *args: str) -> list[dict]:
+    """Run ``bench/<script> --json ...`` and parse its lines."""
+    out = subprocess.run(
+        [sys.executable, str(BENCH / script), "--json", *args], check=True, capture_output=True, text=True, timeout=600
+    ).stdout
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def test_trunk_bench_reports_speedups_and_the_linear_floor():
+    (case,) = run_json("trunk.py", "--sizes", "tiny", "--tokens", "64", "--repeats", "1")
+    assert case["size"] == "tiny" and case["tokens"] == 64
+    for key in ("eager_s", "ours_s", "floor_s", "fwd_eager_s", "fwd_ours_s"):
+        assert case[key] > 0, key
+    # ratios of the unrounded times; the printed seconds are rounded to 0.1 ms
+    assert case["speedup"] == pytest.approx(case["eager_s"] / case["ours_s"], rel=0.1)
+    assert case["bound"] == pytest.approx(case["eager_s"] / case["floor_s"], rel=0.1)
+    assert case["max_abs_diff"] < 1e-4  # the two models computed the same function
+
+
+def test_agent_bench_reports_speedups_and_the_per_env_cost():
+    rows = run_json("agent.py", "--preset", "tiny", "--cases", "continuous,babyai", "--envs", "1,3",
+                    "--context", "6", "--steps", "3", "--repeats", "1", "--baseline-steps", "1")
+    assert [(r["case"], r["num_envs"]) for r in rows] == [("continuous", 1), ("continuous", 3), ("babyai", 1),
+                                                          ("babyai", 3)]
+    for row in rows:
+        assert row["ms_per_step"] > 0 and row["baseline_ms_per_step"] > 0 and row["speedup"] > 0
+    for one, three in (rows[:2], rows[2:]):
+        assert "fixed_ms" not in one and one["throughput_vs_1_env"] == 1.0
+        fit = three["fixed_ms"] + 3 * three["per_env_ms"]
+        assert abs(fit - three["ms_per_step"]) < 1e-2  # the line passes through both measurements

@@ -237,10 +237,7 @@ def test_gradients_flow_and_match_reference(block):
         (12, 12, 16, 5, False),  # window longer than the sequence
     ],
 )
-@pytest.mark.parametrize("short", [0, 8, 1000], ids=["sdpa", "short<=8", "short-always"])
-def test_blockwise_attention_equals_dense_masked_attention(q_len, k_len, window, block, padded, short, monkeypatch):
-    """Every block of queries, through SDPA or through short_attention (SHORT_QUERIES), equals one dense SDPA."""
-    monkeypatch.setattr(trunk_module, "SHORT_QUERIES", short)
+def test_blockwise_attention_equals_dense_masked_attention(q_len, k_len, window, block, padded):
     torch.manual_seed(3)
     q, k, v = (torch.randn(2, 3, n, 8) for n in (q_len, k_len, k_len))
     key_valid = None
@@ -253,16 +250,6 @@ def test_blockwise_attention_equals_dense_masked_attention(q_len, k_len, window,
     )
     actual = attention(q, k, v, key_valid, window, block=block)
     torch.testing.assert_close(actual, expected, atol=1e-5, rtol=1e-5)
-
-
-def test_short_attention_keeps_fp32_logits_for_bf16_inputs():
-    torch.manual_seed(4)
-    q, k, v = (torch.randn(1, 2, n, 8) for n in (2, 12, 12))
-    mask = band_mask(2, 12, 4, None, q.device)
-    expected = trunk_module.short_attention(q, k, v, mask)
-    actual = trunk_module.short_attention(q.bfloat16(), k.bfloat16(), v.bfloat16(), mask)
-    assert actual.dtype == torch.bfloat16
-    torch.testing.assert_close(actual.float(), expected, atol=0.05, rtol=0.05)
 
 
 def test_cache_only_fills_the_same_cache_and_computes_nothing_after(models):

@@ -47,9 +47,6 @@ ATTENTION_TYPES = ("global", "local")
 #: themselves (at 512 tokens ``is_causal`` costs as much as full attention), so blocks of queries are sent
 #: with only the keys they can see; 128 was the fastest for 512-1024 tokens and window 256 on one CPU thread.
 ATTENTION_BLOCK = 128
-#: Query blocks at most this long skip SDPA on CPU (:func:`short_attention`): for the agent's two-token steps its CPU
-#: kernel took 1.7x longer (16 envs, 4 heads, 257 keys, 1 thread).
-SHORT_QUERIES = 8
 
 
 def key_padding(attention_mask: torch.Tensor | None) -> torch.Tensor | None:
@@ -83,27 +80,6 @@ def band_mask(
     if key_valid is None:
         return mask[None, None]  # (1, 1, q_len, k_len)
     return ((mask[None] & key_valid[:, None, :]) | (j == s)[None])[:, None]  # (B, 1, q_len, k_len)
-
-
-def short_attention(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None
-) -> torch.Tensor:
-    """Attention of a few queries as two matrix products and a softmax (no scaling, as GPT-Neo).
-
-    Used on CPU for query blocks of at most ``SHORT_QUERIES`` (the agent's steps feed two tokens per env), where
-    it is faster than SDPA's CPU kernel. The logits and the softmax are fp32 whatever the input dtype.
-
-    Args:
-        q: ``(B, nh, Lq, d)``; k, v: ``(B, nh, Lk, d)``.
-        mask: bool ``(B or 1, 1, Lq, Lk)``, True = attend, or None.
-
-    Returns:
-        ``(B, nh, Lq, d)`` in ``v``'s dtype.
-    """
-    scores = torch.matmul(q.float(), k.float().transpose(-1, -2))  # (B, nh, Lq, Lk)
-    if mask is not None:
-        scores.masked_fill_(~mask, float("-inf"))
-    return torch.matmul(scores.softmax(-1).to(v.dtype), v)  # (B, nh, Lq, d)
 
 
 def attention(
@@ -142,16 +118,13 @@ def attention(
         k_start = 0 if window is None else max(0, past + start - window + 1)
         qb, kb, vb = q[:, :, start:end], k[:, :, k_start:k_end], v[:, :, k_start:k_end]
         valid = None if key_valid is None else key_valid[:, k_start:k_end]
-        sees_all = valid is None and end - start == 1  # one query sees every key it was given
-        causal = valid is None and k_start == 0 and k_end == end - start and (window is None or k_end <= window)
-        mask = None if sees_all or causal else band_mask(end - start, k_end - k_start, window, valid, q.device)
-        if q.device.type == "cpu" and end - start <= SHORT_QUERIES and dropout_p == 0.0:
-            if causal and not sees_all:
-                mask = band_mask(end - start, k_end - k_start, window, None, q.device)
-            out = short_attention(qb, kb, vb, mask)
+        if valid is None and end - start == 1:  # one query sees every key it was given
+            out = F.scaled_dot_product_attention(qb, kb, vb, dropout_p=dropout_p, scale=1.0)
+        elif valid is None and k_start == 0 and k_end == end - start and (window is None or k_end <= window):
+            out = F.scaled_dot_product_attention(qb, kb, vb, dropout_p=dropout_p, is_causal=True, scale=1.0)
         else:
-            out = F.scaled_dot_product_attention(qb, kb, vb, attn_mask=mask, dropout_p=dropout_p, is_causal=causal,
-                                                 scale=1.0)
+            mask = band_mask(end - start, k_end - k_start, window, valid, q.device)
+            out = F.scaled_dot_product_attention(qb, kb, vb, attn_mask=mask, dropout_p=dropout_p, scale=1.0)
         outputs.append(out)
     return outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=2)
 

@@ -23,7 +23,7 @@ _A = 0.044715
 
 
 def _gelu_tanh_sigmoid(x: torch.Tensor) -> torch.Tensor:
-    """``x * sigmoid(2u)`` in four in-place passes over one temporary (no autograd)."""
+    """``x * sigmoid(2u)``, computed in place in one temporary (no autograd)."""
     y = x * x
     y.mul_(_A * _C).add_(_C).mul_(x)  # 2u = C x (1 + A x^2)
     return y.sigmoid_().mul_(x)

@@ -45,8 +45,8 @@ kept window sees: the windows the model was trained on also start at position 0 
 cost is amortised: one batched pass over ``2 * keep_steps - 3`` tokens every ``S - keep_steps + 1`` steps (with
 the default, about one more token per step and env than the two fed incrementally; a smaller ``keep_steps``
 trades context after a slide for speed). That pass only fills the cache (``cache_only``): the last layer computes
-its keys and values and nothing after them (at ``tiny``, 16 envs: 58 ms per slide instead of 98 ms). When reset envs leave dead slots behind, the cache drops the leading
-slots no env uses (``_rebuild``).
+its keys and values and nothing after them (at ``tiny``, 16 envs: 58 ms per slide instead of 98 ms). When reset
+envs leave dead slots behind, the cache drops the leading slots no env uses (``_rebuild``).
 
 Actions. Deterministic: the argmax of the ``n`` logits, or the predicted continuous action. Sampled
 (``deterministic=False``): a draw from ``softmax(logits / temperature)`` with a seeded ``torch.Generator``;

@@ -11,8 +11,8 @@ attn.attention.{q,k,v,out}_proj, ln_2, mlp.{c_fc,c_proj}}, ln_f``), so a ``GPTNe
   fp32 a sigmoid form of the same function, twice as fast as ``F.gelu(approximate="tanh")``).
 
 Speed comes from ``F.scaled_dot_product_attention`` (never materialising a ``(T, T)`` fp32 matrix per head), the
-GELU of :mod:`jat_core.activations`, and from sending each block of queries to SDPA with only the keys it can see: the causal triangle
-of a global layer and the band of a local one are skipped, not masked (see :func:`attention`).
+GELU of :mod:`jat_core.activations`, and from sending each block of queries to SDPA with only the keys it can see:
+the causal triangle of a global layer and the band of a local one are skipped, not masked (see :func:`attention`).
 
 Slots and positions. Every call appends ``L`` new tokens after ``past_len`` cached ones; the keys of a layer
 are the ``past_len + L`` *slots* of the cache, and the causal/window masks are defined on slots, as in

@@ -53,3 +53,20 @@ def test_patches_are_not_predicted():
     codec = TestVitConformance().make_codec()
     with pytest.raises(ValueError, match="does not predict"):
         codec.decode(torch.randn(1, 2, 128), role=SEQUENCE)
+
+
+@pytest.mark.parametrize("size", [(150, 200), (300, 224), (224, 224), (97, 411)])
+def test_prepare_equals_transformers_clip_image_processor(size):
+    """Our CLIP steps give what transformers' CLIPImageProcessor gives (the reference's processor), to 1e-4 on
+    every pixel, for landscape, portrait and square images (the reference is looked up by its public name)."""
+    import transformers
+
+    Processor = getattr(transformers, "CLIPImageProcessorPil", None) or transformers.CLIPImageProcessor
+    reference = Processor(size={"shortest_edge": 224}, crop_size={"height": 224, "width": 224})
+    image = np.random.default_rng(1).integers(0, 256, size=(*size, 3), dtype=np.uint8)
+    expected = reference([image], return_tensors="pt")["pixel_values"].float()
+    actual = TestVitConformance().make_codec().prepare([image], role=SEQUENCE)
+    assert actual.shape == expected.shape == (1, 3, 224, 224)
+    # PIL's bicubic rounds to uint8 in both; allow one grey level of difference on a few edge pixels
+    diff = (actual - expected).abs()
+    assert float(diff.max()) < 1 / 255 / 0.26 + 1e-4 and float((diff > 1e-4).float().mean()) < 0.01

@@ -50,3 +50,43 @@ def test_incremental_forward_with_cache_matches_full_forward(model):
         first = model(input_ids=ids[:, :5], use_cache=True, return_loss=False)
         rest = model(input_ids=ids[:, 5:], past_key_values=first.past_key_values, use_cache=True, return_loss=False)
     torch.testing.assert_close(torch.cat((first.logits, rest.logits), 1), full, rtol=1e-5, atol=1e-5)
+
+
+def test_output_reads_by_name_and_cache_is_an_alias(model):
+    ids = torch.randint(0, VOCAB, (1, 5), generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        out = model(input_ids=ids, use_cache=True)
+        again = model(input_ids=ids[:, :1], cache=out.cache, use_cache=True, return_loss=False)
+    assert out["loss"] is out.loss and "logits" in out and out.cache is out.past_key_values
+    assert out.to_tuple()[0] is out.loss and model(input_ids=ids, return_dict=False)[1].shape == (1, 5, VOCAB)
+    assert again.past_key_values.get_seq_length() == 6
+    with pytest.raises(ValueError, match="got both"):
+        model(input_ids=ids, cache=out.cache, past_key_values=out.cache)
+
+
+def test_sampling_is_seeded_and_stops_at_eos(model):
+    prompt = torch.randint(0, VOCAB, (2, 3), generator=torch.Generator().manual_seed(6))
+
+    def run(seed, **kw):
+        return model.generate(prompt, max_new_tokens=8, do_sample=True, temperature=1.5, top_k=50, top_p=0.9,
+                              generator=torch.Generator().manual_seed(seed), **kw)
+
+    assert torch.equal(run(0), run(0)) and not torch.equal(run(0), run(1))
+    greedy_ids = model.generate(prompt, max_new_tokens=8)
+    eos = int(greedy_ids[0, 4])  # row 0's second new token
+    stopped = model.generate(prompt, max_new_tokens=8, eos_token_id=eos, pad_token_id=0)
+    assert stopped[0, 4] == eos and (stopped[0, 5:] == 0).all()
+    with pytest.raises(ValueError, match="top_p"):
+        model.generate(prompt, do_sample=True, top_p=1.5)
+
+
+def test_transformers_gradient_checkpointing_enable_reaches_the_trunk(model):
+    """transformers' public switch sets the trunk's own flag (it sets every module's ``gradient_checkpointing``)."""
+    import transformers
+
+    fresh = type(model)(model.config)
+    fresh.gradient_checkpointing_enable()
+    assert fresh.transformer.gradient_checkpointing, (
+        f"transformers {transformers.__version__}: gradient_checkpointing_enable() no longer sets the trunk's "
+        "gradient_checkpointing attribute; set model.transformer.gradient_checkpointing = True instead"
+    )

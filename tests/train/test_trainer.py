@@ -246,3 +246,19 @@ def test_periodic_evaluation_plays_the_tasks_with_an_env(tmp_path):
     assert result["episodes"] == 2 and result["episode_lengths"] == [5, 5]
     assert -10.0 <= result["mean"] <= 0.0
     assert os.path.isfile(os.path.join(config.output_dir, "eval", "step-2", "results.json"))
+
+
+def test_a_domain_without_strings_trains_offline_with_the_default_tokenizer(tmp_path, toy_data, monkeypatch):
+    """No --tokenizer and no string field: nothing to tokenize, so no tokenizer is loaded (no hub needed), and the
+    checkpoint loads and acts without one."""
+    from jat_core.model import JatModel
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    tasks, data = toy_data
+    result = train(_config(tmp_path, data, tokenizer=None, max_steps=2), registry=toy_registry(*tasks))
+    assert result.step == 2 and not os.path.exists(os.path.join(result.checkpoint, "tokenizer.json"))
+    model = JatModel.from_pretrained(result.checkpoint, registry=toy_registry(*tasks))
+    agent = model.agent(tasks[0])
+    agent.reset(1)
+    obs = {f.name: torch.zeros(f.shape).numpy() for f in tasks[0].observation}
+    assert agent.act(obs, 0.0).shape == tasks[0].action.shape

@@ -61,58 +61,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from transformers.cache_utils import Cache, CacheLayerMixin, DynamicCache
 
+from jat_core.cache import KVCache, SlotCache
 from jat_core.codec import ACTION, OBSERVATION
 from jat_core.specs import TaskSpec, check_field_value
-
-
-class SlotLayer(CacheLayerMixin):
-    """One trunk layer's keys and values in preallocated ``(N, heads, capacity, head_dim)`` buffers.
-
-    ``update`` writes the new slots in place and returns views of the used ones: a step costs no copy of the
-    whole cache (``DynamicCache`` concatenates). :meth:`keep_last` drops leading slots.
-    """
-
-    def __init__(self, shape: tuple[int, int, int, int], dtype: torch.dtype, device: torch.device) -> None:
-        super().__init__()
-        self.keys = torch.zeros(shape, dtype=dtype, device=device)
-        self.values = torch.zeros_like(self.keys)
-        self.dtype, self.device, self.is_initialized = dtype, device, True
-        self.length = 0
-
-    def lazy_initialization(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
-        """Nothing to do: the buffers exist from the start."""
-
-    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs):
-        """Append ``(N, heads, L, head_dim)`` keys and values; return the used ``(N, heads, length, head_dim)``."""
-        end = self.length + key_states.shape[-2]
-        if end > self.keys.shape[-2]:
-            raise ValueError(f"SlotLayer: {end} slots needed, capacity {self.keys.shape[-2]}")
-        self.keys[:, :, self.length : end] = key_states
-        self.values[:, :, self.length : end] = value_states
-        self.length = end
-        return self.keys[:, :, :end], self.values[:, :, :end]
-
-    def keep_last(self, slots: int, copy: bool = True) -> None:
-        """Keep only the last ``slots`` used slots, moved to the front (``copy=False``: the caller overwrites
-        them all, only the length changes)."""
-        start = self.length - slots
-        if copy and start > 0 and slots > 0:
-            overlap = start < slots  # source and destination share slots: copy through a temporary
-            for buffer in (self.keys, self.values):
-                source = buffer[:, :, start : self.length]
-                buffer[:, :, :slots] = source.clone() if overlap else source
-        self.length = slots
-
-    def get_seq_length(self) -> int:
-        return self.length
-
-    def get_max_length(self) -> int:
-        return self.keys.shape[-2]
-
-    def get_mask_sizes(self, query_length: int) -> tuple[int, int]:
-        return self.length + query_length, 0
 
 
 def resolve_task(task: TaskSpec | str) -> TaskSpec:
@@ -219,7 +171,7 @@ class JatAgent:
             self._envs = torch.arange(self.num_envs)  # (N,) row indices, reused every step
             config = self.model.config
             shape = (self.num_envs, config.num_heads, 2 * self.context_steps, H // config.num_heads)
-            self._cache = Cache(layers=[SlotLayer(shape, self.dtype, self.device) for _ in range(config.num_layers)])
+            self._cache = SlotCache(config.num_layers, shape, self.dtype, self.device)
             self.last_prediction: torch.Tensor | None = None
             if env_ids is None:
                 return
@@ -396,110 +348,12 @@ class JatAgent:
         lengths = torch.where(self._filled > 0, 2 * self._filled - 1, 0)  # (N,) tokens each env needs
         slots = int(lengths.max())
         every = bool(slide.all())  # every env slides: all kept slots are rewritten below, none is copied
-        for layer in self._cache.layers:
-            layer.keep_last(slots, copy=not every)
+        self._cache.keep_last(slots, copy=not every)
         if not bool(slide.any()):
             return
         ids = slide.nonzero()[:, 0]
         n = int(lengths[ids[0]])  # every sliding env keeps the same number of steps
         tokens = self._history[ids, : (n + 1) // 2].flatten(1, 2)[:, :n]  # (s, n, H): [o_0, a_0, ..., o_k]
-        fresh = DynamicCache()
+        fresh = KVCache()
         self.model.transformer(inputs_embeds=tokens, past_key_values=fresh, cache_only=True)  # positions 0 .. n - 1
-        rows = slice(None) if every else ids.to(self.device)
-        for layer, new in zip(self._cache.layers, fresh.layers):
-            layer.keys[rows, :, slots - n : slots] = new.keys
-            layer.values[rows, :, slots - n : slots] = new.values
-
-
-# -- text ----------------------------------------------------------------------------------------------------
-def _tokenizer(model: Any, tokenizer: Any) -> Any:
-    tokenizer = tokenizer if tokenizer is not None else getattr(model, "tokenizer", None)
-    if tokenizer is None:
-        raise ValueError("tokenizer: the model carries none (model.tokenizer); pass tokenizer=...")
-    return tokenizer
-
-
-def _generate(model: Any, tokenizer: Any, input_ids: torch.Tensor, max_new_tokens: int, **kwargs: Any) -> torch.Tensor:
-    """Greedy (default) ``model.generate`` after ``input_ids (1, L)``; returns the new token ids ``(k,)``."""
-    kwargs.setdefault("do_sample", False)
-    eos = tokenizer.eos_token_id
-    kwargs.setdefault("pad_token_id", eos if eos is not None else tokenizer.pad_token_id)
-    out = model.generate(input_ids=input_ids.to(model.device), max_new_tokens=max_new_tokens, **kwargs)  # (1, L + k)
-    return out[0, input_ids.shape[1] :]
-
-
-def complete(
-    model: Any, prompt: str | list[str], *, max_new_tokens: int = 32, tokenizer: Any = None, **generate_kwargs: Any
-) -> str | list[str]:
-    """Continue text with ``model.generate`` (greedy unless ``do_sample=True`` is passed).
-
-    Args:
-        model: a :class:`jat_core.model.JatModel`.
-        prompt: a non-empty string, or a list of them (each generated on its own: the trunk's positions follow
-            the cache, so prompts are not left-padded into one batch).
-        max_new_tokens: tokens to add.
-        tokenizer: the tokenizer (default: ``model.tokenizer``).
-        generate_kwargs: passed to ``generate``.
-
-    Returns:
-        The continuation (new text only), or a list of them.
-    """
-    tokenizer = _tokenizer(model, tokenizer)
-    prompts = [prompt] if isinstance(prompt, str) else prompt
-    if not isinstance(prompts, (list, tuple)) or not prompts or not all(isinstance(p, str) and p for p in prompts):
-        raise ValueError(f"prompt: expected a non-empty str or a list of them, got {prompt!r:.80}")
-    from jat_core.processor import JatProcessor
-
-    processor = JatProcessor.from_model(model, tokenizer)
-    outs = []
-    for text in prompts:
-        (ids,) = [v for k, v in processor.prepare_text(text).items() if k != "attention_mask"]  # (1, L)
-        new = _generate(model, tokenizer, ids, max_new_tokens, **generate_kwargs)
-        outs.append(tokenizer.decode(new, skip_special_tokens=True))
-    return outs[0] if isinstance(prompt, str) else outs
-
-
-def caption(
-    model: Any,
-    image: Any,
-    *,
-    prompt: str | None = None,
-    max_new_tokens: int = 32,
-    tokenizer: Any = None,
-    **generate_kwargs: Any,
-) -> str:
-    """Describe an image: its patches first, then text generated with ``model.generate``.
-
-    Args:
-        model: a :class:`jat_core.model.JatModel` with an image-patch codec.
-        image: ``(H, W, 3)`` uint8 array / tensor or a PIL image (resized by the processor as in training).
-        prompt: text after the image (e.g. ``"Q: what is this? A:"``); ``None``: the caption's first token is
-            predicted from the image alone (the last patch), as in training, then generation continues.
-        max_new_tokens: tokens to generate.
-        tokenizer: the tokenizer (default: ``model.tokenizer``).
-        generate_kwargs: passed to ``generate``.
-
-    Returns:
-        The generated text (after the prompt, if any).
-    """
-    tokenizer = _tokenizer(model, tokenizer)
-    from jat_core.processor import JatProcessor
-
-    processor = JatProcessor.from_model(model, tokenizer)
-    if isinstance(image, torch.Tensor):
-        image = image.cpu().numpy()
-    if isinstance(image, np.ndarray) and (image.ndim != 3 or image.shape[-1] != 3 or image.dtype != np.uint8):
-        raise ValueError(f"image: expected an (H, W, 3) uint8 array, got shape {image.shape} dtype {image.dtype}")
-    images = {k: v.to(model.device) for k, v in processor.prepare_images([image]).items()}  # pixel_values (1, ...)
-    if prompt is not None:
-        (ids,) = [v for k, v in processor.prepare_text(prompt).items() if k != "attention_mask"]  # (1, L)
-        new = _generate(model, tokenizer, ids, max_new_tokens, **images, **generate_kwargs)
-        return tokenizer.decode(new, skip_special_tokens=True)
-    with torch.inference_mode():
-        ids = torch.zeros(1, 0, dtype=torch.long, device=model.device)
-        logits = model(input_ids=ids, **images, return_loss=False).logits[:, -1]  # (1, V) at the last patch
-    first = logits.argmax(-1, keepdim=True)  # (1, 1) greedy, whatever generate_kwargs say
-    new = first[0]
-    if max_new_tokens > 1:
-        new = torch.cat((new, _generate(model, tokenizer, first, max_new_tokens - 1, **images, **generate_kwargs)))
-    return tokenizer.decode(new, skip_special_tokens=True)
+        self._cache.write(slice(None) if every else ids.to(self.device), slots - n, fresh)

@@ -22,15 +22,12 @@ no remote code).
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, NamedTuple
 
 import torch
 from torch import nn
-from transformers import AutoModel, AutoModelForCausalLM, GenerationMixin, PreTrainedModel
-from transformers import initialization as hf_init
-from transformers.utils import ModelOutput
+from transformers import AutoModel, AutoModelForCausalLM, PreTrainedModel
 
 from jat_core.codec import ACTION, OBSERVATION, SEQUENCE, Codec, SharedParts
 from jat_core.config import JatConfig
@@ -40,8 +37,13 @@ from jat_core.trunk import JatTrunk
 
 
 @dataclass
-class JatOutput(ModelOutput):
+class JatOutput:
     """Output of :meth:`JatModel.forward`. Fields a batch does not produce are ``None``.
+
+    Read fields as attributes (``out.loss``) or by name (``out["loss"]``); ``to_tuple()`` gives the fields that are
+    not ``None``, in order (what ``return_dict=False`` returns). Our own class, not transformers' ``ModelOutput``,
+    whose field names and constructor change between releases (5.24 renamed ``past_key_values`` to ``cache``);
+    ``out.cache`` is an alias of ``out.past_key_values``.
 
     Attributes:
         loss: scalar. RL: ``obs_coef * observation_loss + act_coef * action_loss``; sequence: next-token loss.
@@ -66,6 +68,28 @@ class JatOutput(ModelOutput):
     past_key_values: Any = None
     hidden_states: tuple[torch.Tensor, ...] | None = None
 
+    @property
+    def cache(self) -> Any:
+        """The trunk's cache (``past_key_values``)."""
+        return self.past_key_values
+
+    def __getitem__(self, name: str) -> Any:
+        """A field by name, e.g. ``out["loss"]``."""
+        if name not in self.keys():
+            raise KeyError(f"JatOutput: no field {name!r} set; set fields: {self.keys()}")
+        return getattr(self, name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.keys()
+
+    def keys(self) -> list[str]:
+        """Names of the fields that are not ``None``."""
+        return [f.name for f in fields(self) if getattr(self, f.name) is not None]
+
+    def to_tuple(self) -> tuple[Any, ...]:
+        """The fields that are not ``None``, in declaration order."""
+        return tuple(getattr(self, name) for name in self.keys())
+
 
 class Route(NamedTuple):
     """Where a column goes: the codec that reads it, in which role."""
@@ -74,7 +98,7 @@ class Route(NamedTuple):
     role: str
 
 
-class JatModel(PreTrainedModel, GenerationMixin):
+class JatModel(PreTrainedModel):
     """The JAT model. See the module docstring for the batch layouts and parameter names.
 
     Args:
@@ -117,13 +141,9 @@ class JatModel(PreTrainedModel, GenerationMixin):
     # -- Hugging Face plumbing -------------------------------------------------------------------------------
     def _init_weights(self, module: nn.Module) -> None:
         """The reference's initialisation: GPT-Neo's (normal(0, initializer_range) for linear layers and
-        embeddings, zero biases, unit LayerNorms) and PyTorch's default for convolutions, which GPT-Neo's
-        ``_init_weights`` did not touch."""
+        embeddings, zero biases, unit LayerNorms: transformers' default) and, for convolutions, PyTorch's default
+        from their construction, which GPT-Neo's ``_init_weights`` did not touch (so neither does this)."""
         if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
-            hf_init.kaiming_uniform_(module.weight, a=math.sqrt(5))
-            if module.bias is not None:
-                bound = 1 / math.sqrt(module.weight[0].numel())  # torch's fan_in, for both kinds
-                hf_init.uniform_(module.bias, -bound, bound)
             return
         super()._init_weights(module)
 
@@ -135,20 +155,6 @@ class JatModel(PreTrainedModel, GenerationMixin):
         """The token head (``lm_head``), not tied to the token table."""
         return self.lm_head
 
-    def prepare_inputs_for_generation(self, input_ids, **kwargs):
-        """transformers' default preparation (only new tokens once cached; ``pixel_values`` only at prefill),
-        with ``return_loss=False`` and the trunk's own positions (after the cached past, image patches included,
-        as the reference): the position ids ``generate`` derives from the text mask do not count the patches."""
-        inputs = super().prepare_inputs_for_generation(input_ids, **kwargs)
-        inputs["return_loss"] = False
-        inputs.pop("position_ids", None)
-        return {k: v for k, v in inputs.items() if v is not None or k == "input_ids"}
-
-    def _validate_model_kwargs(self, model_kwargs: dict[str, Any]) -> None:
-        """``generate`` checks its keyword arguments against ``forward``'s signature; the codec columns arrive
-        through ``**columns``, so they are checked here (by :meth:`codec_for` at call time) instead."""
-        super()._validate_model_kwargs({k: v for k, v in model_kwargs.items() if k not in self.routes})
-
     def codec_for(self, column: str) -> tuple[Codec, str]:
         """The codec that reads ``column`` and its role there; an unknown column lists the known ones."""
         if column not in self.routes:
@@ -156,22 +162,29 @@ class JatModel(PreTrainedModel, GenerationMixin):
         route = self.routes[column]
         return self.codecs[route.codec], route.role
 
-    # -- inference API (jat_core.agent) ---------------------------------------------------------------------
+    # -- inference API (jat_core.agent, jat_core.generation) -------------------------------------------------
     def agent(self, task, **kwargs):
         """A batched incremental :class:`jat_core.agent.JatAgent` for ``task`` (a TaskSpec or a task name)."""
         from jat_core.agent import JatAgent
 
         return JatAgent(self, task, **kwargs)
 
+    def generate(self, input_ids=None, **kwargs) -> torch.Tensor:
+        """Append generated tokens to ``input_ids (B, L)`` (greedy by default; sequence columns such as
+        ``pixel_values`` go before the text): see :func:`jat_core.generation.generate`."""
+        from jat_core.generation import generate
+
+        return generate(self, input_ids, **kwargs)
+
     def complete(self, prompt, max_new_tokens: int = 32, tokenizer=None, **generate_kwargs):
-        """Continue a text (or each of a list of texts): see :func:`jat_core.agent.complete`."""
-        from jat_core.agent import complete
+        """Continue a text (or each of a list of texts): see :func:`jat_core.generation.complete`."""
+        from jat_core.generation import complete
 
         return complete(self, prompt, max_new_tokens=max_new_tokens, tokenizer=tokenizer, **generate_kwargs)
 
     def caption(self, image, max_new_tokens: int = 32, tokenizer=None, **generate_kwargs):
-        """Describe an image (optionally after a ``prompt=`` text): see :func:`jat_core.agent.caption`."""
-        from jat_core.agent import caption
+        """Describe an image (optionally after a ``prompt=`` text): see :func:`jat_core.generation.caption`."""
+        from jat_core.generation import caption
 
         return caption(self, image, max_new_tokens=max_new_tokens, tokenizer=tokenizer, **generate_kwargs)
 
@@ -188,6 +201,7 @@ class JatModel(PreTrainedModel, GenerationMixin):
         output_hidden_states: bool | None = None,
         output_attentions: bool | None = None,
         return_dict: bool | None = None,
+        cache: Any = None,
         **columns: torch.Tensor | None,
     ) -> JatOutput:
         """Run the model on one batch, given by data-set column names.
@@ -199,7 +213,9 @@ class JatModel(PreTrainedModel, GenerationMixin):
             rewards: ``(B, T)`` float, the reward received before each observation (RL batches; required).
             loss_weight: per-step loss weights, ``(B, T)`` or per sample ``(B,)`` (applied to every codec's loss the
                 same way: ``sum(w * loss over valid steps) / number of valid steps``).
-            past_key_values: a transformers ``Cache`` from a previous call (incremental decoding).
+            past_key_values: the cache of a previous call (``out.past_key_values``, a
+                :class:`jat_core.cache.KVCache`) for incremental decoding; ``cache`` is the same argument under
+                transformers' newer name.
             position_ids: optional trunk positions ``(B, L)`` (default: after the cached past).
             use_cache: return the cache (default False).
             return_loss: compute the losses (default True).
@@ -220,6 +236,10 @@ class JatModel(PreTrainedModel, GenerationMixin):
         """
         if output_attentions:
             raise ValueError("output_attentions: not supported (the trunk uses fused attention), got True")
+        if cache is not None:
+            if past_key_values is not None:
+                raise ValueError("cache: the same argument as past_key_values; pass one of them, got both")
+            past_key_values = cache
         given: dict[str, list[tuple[Codec, str, Any]]] = {OBSERVATION: [], ACTION: [], SEQUENCE: []}
         for column, values in columns.items():
             if values is None:

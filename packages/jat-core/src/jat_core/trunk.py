@@ -32,17 +32,35 @@ the softmax in fp32 for half-precision inputs, so no explicit upcast is done her
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 from transformers.activations import ACT2FN
-from transformers.cache_utils import Cache, DynamicCache
-from transformers.modeling_layers import GradientCheckpointingLayer
-from transformers.modeling_outputs import BaseModelOutputWithPast
 
 from jat_core.activations import GeluTanh
+from jat_core.cache import KVCache
 
 ATTENTION_TYPES = ("global", "local")
+
+
+@dataclass
+class TrunkOutput:
+    """What :meth:`JatTrunk.forward` returns.
+
+    Attributes:
+        last_hidden_state: ``(B, L, H)`` after ``ln_f`` (None for a ``cache_only`` call).
+        past_key_values: the cache (see :mod:`jat_core.cache`), when one was given or ``use_cache=True``.
+        hidden_states: the input of every block plus the final output, when asked.
+    """
+
+    last_hidden_state: torch.Tensor | None = None
+    past_key_values: Any = None
+    hidden_states: tuple[torch.Tensor, ...] | None = None
+
 #: Queries per SDPA call in :func:`attention`. CPU SDPA kernels skip little of a causal or banded mask by
 #: themselves (at 512 tokens ``is_causal`` costs as much as full attention), so blocks of queries are sent
 #: with only the keys they can see; 128 was the fastest for 512-1024 tokens and window 256 on one CPU thread.
@@ -156,7 +174,7 @@ class NeoSelfAttention(nn.Module):
         self.resid_dropout = nn.Dropout(float(config.resid_dropout))
 
     def forward(
-        self, hidden_states: torch.Tensor, key_valid: torch.Tensor | None, past_key_values: Cache | None = None
+        self, hidden_states: torch.Tensor, key_valid: torch.Tensor | None, past_key_values: Any = None
     ) -> torch.Tensor:
         """``(B, L, H)`` -> ``(B, L, H)``; appends this layer's keys/values to ``past_key_values`` when given.
 
@@ -178,7 +196,7 @@ class NeoSelfAttention(nn.Module):
         B, L, _ = x.shape
         return x.view(B, L, self.num_heads, self.head_dim).transpose(1, 2)
 
-    def cache_keys_values(self, hidden_states: torch.Tensor, past_key_values: Cache) -> None:
+    def cache_keys_values(self, hidden_states: torch.Tensor, past_key_values: Any) -> None:
         """Only append this layer's keys and values of ``(B, L, H)`` inputs to ``past_key_values``."""
         past_key_values.update(
             self._heads(self.k_proj(hidden_states)), self._heads(self.v_proj(hidden_states)), self.layer_idx
@@ -215,7 +233,7 @@ class NeoMLP(nn.Module):
         return self.dropout(self.c_proj(self.act(self.c_fc(hidden_states))))
 
 
-class NeoBlock(GradientCheckpointingLayer):
+class NeoBlock(nn.Module):
     """Pre-norm transformer block ``h.N``: ``x + attn(ln_1(x))``, then ``x + mlp(ln_2(x))``."""
 
     def __init__(self, config, layer_idx: int):
@@ -226,13 +244,13 @@ class NeoBlock(GradientCheckpointingLayer):
         self.mlp = NeoMLP(config)
 
     def forward(
-        self, hidden_states: torch.Tensor, key_valid: torch.Tensor | None, past_key_values: Cache | None = None
+        self, hidden_states: torch.Tensor, key_valid: torch.Tensor | None, past_key_values: Any = None
     ) -> torch.Tensor:
         """``(B, L, H)`` -> ``(B, L, H)``; ``key_valid`` as in :meth:`NeoSelfAttention.forward`."""
         hidden_states = hidden_states + self.attn(self.ln_1(hidden_states), key_valid, past_key_values)
         return hidden_states + self.mlp(self.ln_2(hidden_states))
 
-    def cache_keys_values(self, hidden_states: torch.Tensor, past_key_values: Cache) -> None:
+    def cache_keys_values(self, hidden_states: torch.Tensor, past_key_values: Any) -> None:
         """Only append the keys and values of this block's ``(B, L, H)`` inputs to ``past_key_values``."""
         self.attn.attention.cache_keys_values(self.ln_1(hidden_states), past_key_values)
 
@@ -261,6 +279,9 @@ class JatTrunk(nn.Module):
         self.drop = nn.Dropout(float(config.embed_dropout))
         self.h = nn.ModuleList([NeoBlock(config, i) for i in range(config.num_layers)])
         self.ln_f = nn.LayerNorm(self.embed_dim, eps=config.layer_norm_epsilon)
+        #: recompute each block's activations in the backward pass instead of keeping them (less memory, ~1/3
+        #: more compute); transformers' ``model.gradient_checkpointing_enable()`` sets it too.
+        self.gradient_checkpointing = False
         self.apply(self._init_module)
 
     def _init_module(self, module: nn.Module) -> None:
@@ -288,11 +309,11 @@ class JatTrunk(nn.Module):
         inputs_embeds: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.Tensor | None = None,
-        past_key_values: Cache | None = None,
+        past_key_values: Any = None,
         use_cache: bool = False,
         output_hidden_states: bool = False,
         cache_only: bool = False,
-    ) -> BaseModelOutputWithPast:
+    ) -> TrunkOutput:
         """Run the trunk on ``L`` new tokens, after the ``past_len`` tokens already in ``past_key_values``.
 
         Args:
@@ -300,16 +321,16 @@ class JatTrunk(nn.Module):
             inputs_embeds: ``(B, L, H)`` token embeddings (exactly one of the two).
             attention_mask: ``(B, past_len + L)``, 1 = real token, 0 = padding; None = no padding.
             position_ids: ``(B, L)``, ``(1, L)`` or ``(L,)`` rows of ``wpe``; default ``past_len + arange(L)``.
-            past_key_values: a transformers ``Cache`` holding ``past_len`` slots per layer (updated in place),
-                or None.
-            use_cache: create a ``DynamicCache`` when ``past_key_values`` is None and return it.
+            past_key_values: a cache holding ``past_len`` slots per layer, updated in place (anything with the
+                protocol of :mod:`jat_core.cache`), or None.
+            use_cache: create a :class:`jat_core.cache.KVCache` when ``past_key_values`` is None and return it.
             output_hidden_states: also return the input of every block plus the final (post ``ln_f``) output.
             cache_only: only fill ``past_key_values`` (a prefill whose outputs are not needed, e.g. the agent
                 re-encoding a slid window): the last block computes its keys and values and nothing after them
                 (no attention, MLP or ``ln_f``); ``last_hidden_state`` is then None.
 
         Returns:
-            ``BaseModelOutputWithPast`` with ``last_hidden_state (B, L, H)``, ``past_key_values`` and
+            :class:`TrunkOutput` with ``last_hidden_state (B, L, H)``, ``past_key_values`` and
             ``hidden_states`` (``num_layers + 1`` tensors ``(B, L, H)``) when asked.
         """
         if (input_ids is None) == (inputs_embeds is None):
@@ -325,7 +346,7 @@ class JatTrunk(nn.Module):
         B, L, _ = inputs_embeds.shape
 
         if use_cache and past_key_values is None:
-            past_key_values = DynamicCache()
+            past_key_values = KVCache()
         if cache_only and (past_key_values is None or output_hidden_states):
             raise ValueError("JatTrunk.forward: cache_only=True needs past_key_values (or use_cache=True) and no "
                              "output_hidden_states")
@@ -344,14 +365,20 @@ class JatTrunk(nn.Module):
         for block in blocks:
             if output_hidden_states:
                 all_hidden_states += (hidden_states,)
-            hidden_states = block(hidden_states, key_valid=key_valid, past_key_values=past_key_values)
+            if self.gradient_checkpointing and self.training and torch.is_grad_enabled():
+                if past_key_values is not None:
+                    raise ValueError("JatTrunk.forward: gradient checkpointing does not fill a cache; pass no "
+                                     "past_key_values and use_cache=False while training")
+                hidden_states = checkpoint(block, hidden_states, key_valid, use_reentrant=False)
+            else:
+                hidden_states = block(hidden_states, key_valid=key_valid, past_key_values=past_key_values)
         if cache_only:
             self.h[-1].cache_keys_values(hidden_states, past_key_values)
-            return BaseModelOutputWithPast(last_hidden_state=None, past_key_values=past_key_values)
+            return TrunkOutput(last_hidden_state=None, past_key_values=past_key_values)
         hidden_states = self.ln_f(hidden_states)
         if output_hidden_states:
             all_hidden_states += (hidden_states,)
-        return BaseModelOutputWithPast(
+        return TrunkOutput(
             last_hidden_state=hidden_states, past_key_values=past_key_values, hidden_states=all_hidden_states
         )
 

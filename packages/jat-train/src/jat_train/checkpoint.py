@@ -134,7 +134,7 @@ def save_checkpoint(
     )
     if accelerator.is_main_process:
         with _quiet_transformers():
-            accelerator.unwrap_model(model).save_pretrained(tmp, safe_serialization=True)
+            accelerator.unwrap_model(model).save_pretrained(tmp)  # safetensors
         if tokenizer is not None:
             tokenizer.save_pretrained(tmp)
         torch.save(optimizer.state_dict(), os.path.join(tmp, "optimizer.pt"))

@@ -139,18 +139,19 @@ class NonFiniteLossError(FloatingPointError):
 
 
 def make_accelerator(config: TrainConfig):
-    """An ``accelerate.Accelerator`` for the run (DDP tolerant of codecs a batch does not use)."""
-    from accelerate import Accelerator, DistributedDataParallelKwargs
-    from accelerate.state import AcceleratorState
+    """An ``accelerate.Accelerator`` for the run (DDP tolerant of codecs a batch does not use).
 
-    # A second run in the same Python process may ask for another precision: forget the previous run's choice
-    # (the process group, if any, is kept).
-    AcceleratorState._reset_state(reset_partial_state=False)
+    Mixed precision is not accelerate's: accelerate keeps it in a process-wide singleton that a second run in the
+    same process cannot change (only a private reset can), so the loop applies ``torch.autocast`` itself
+    (:func:`autocast_dtype`) and the accelerator always runs in full precision.
+    """
+    from accelerate import Accelerator, DistributedDataParallelKwargs
+
     # Several processes and no GPU: accelerate goes multi-CPU (gloo) only when told to use the CPU.
     several = int(os.environ.get("WORLD_SIZE", "1")) > 1
     return Accelerator(
         cpu=config.cpu or (several and not torch.cuda.is_available()),
-        mixed_precision=_precision(config),
+        mixed_precision="no",
         gradient_accumulation_steps=config.grad_accum,
         # each batch comes from one task and uses only its codecs
         kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
@@ -165,12 +166,22 @@ def _precision(config: TrainConfig) -> str:
     return "no"
 
 
+def autocast_dtype(config: TrainConfig) -> torch.dtype | None:
+    """The autocast dtype of the forward pass (``None``: full precision); master weights and the optimizer stay
+    fp32 either way."""
+    return {"no": None, "bf16": torch.bfloat16, "fp16": torch.float16}[_precision(config)]
+
+
 def load_run_tokenizer(config: TrainConfig, tasks, resume_from: str | None):
-    """The run's tokenizer: the checkpoint's when resuming, a trained BPE for ``bpe:N``, else a loaded one."""
+    """The run's tokenizer: the checkpoint's when resuming, a trained BPE for ``bpe:N``, else a loaded one;
+    ``None`` when no tokenizer was asked for and no task has a string field (nothing to tokenize: such a run
+    needs neither the hub nor ``--tokenizer``)."""
     from jat_core.tokenizer import build_tokenizer, load_tokenizer
 
     if resume_from is not None and os.path.isfile(os.path.join(resume_from, "tokenizer.json")):
         return load_tokenizer(resume_from)
+    if config.tokenizer is None and not any(f.dtype == "string" for task in tasks for f in task.fields):
+        return None
     name = config.tokenizer or "gpt2"
     if name.startswith("bpe:"):
         texts = sample_texts(tasks, config.data) or ["<|endoftext|>"]
@@ -362,13 +373,14 @@ def train(
                            state.get("world_size"))
         logger.info("resumed from %s (step %d)", resume_from, step)
 
+    amp = Amp.for_run(config, accelerator.device)
     run_state = {"config": _jsonable(config), "tasks": [t.name for t in tasks]}
     log = RunLog(out, start=step, total=config.max_steps, enabled=accelerator.is_main_process,
                  progress=config.progress)
     last_checkpoint, records = resume_from, []
     try:
         while step < config.max_steps:
-            record = _optimizer_step(config, accelerator, model, optimizer, scheduler, batches, step + 1)
+            record = _optimizer_step(config, accelerator, model, optimizer, scheduler, batches, step + 1, amp)
             step += 1
             if step % config.log_every == 0 or step == config.max_steps:
                 records.append(record)
@@ -394,7 +406,21 @@ def train(
     return TrainResult(step=step, output_dir=out, checkpoint=last_checkpoint, records=records)
 
 
-def _optimizer_step(config, accelerator, model, optimizer, scheduler, batches, step: int) -> dict:
+@dataclass
+class Amp:
+    """Mixed precision of a run: the autocast dtype (``None``: fp32) and, for fp16, a gradient scaler."""
+
+    dtype: torch.dtype | None
+    scaler: Any = None
+
+    @classmethod
+    def for_run(cls, config: TrainConfig, device: torch.device) -> Amp:
+        """From ``config.mixed_precision`` on ``device``."""
+        dtype = autocast_dtype(config)
+        return cls(dtype, torch.amp.GradScaler(device.type) if dtype == torch.float16 else None)
+
+
+def _optimizer_step(config, accelerator, model, optimizer, scheduler, batches, step: int, amp: Amp) -> dict:
     """Run ``grad_accum`` batches and one optimizer update; return the step's log record."""
     start = time.perf_counter()
     # sums over this rank's batches: loss, action loss, batches with one, observation loss, batches with one,
@@ -407,10 +433,10 @@ def _optimizer_step(config, accelerator, model, optimizer, scheduler, batches, s
         batch = next(batches).to(accelerator.device)
         tasks.append(batch.task)
         with accelerator.accumulate(model):
-            with accelerator.autocast():
+            with torch.autocast(accelerator.device.type, dtype=amp.dtype, enabled=amp.dtype is not None):
                 output = model(**batch.inputs)
             loss = output.loss
-            accelerator.backward(loss)
+            accelerator.backward(loss if amp.scaler is None else amp.scaler.scale(loss))
             stats[0] += loss.detach().double()
             for i, part in ((1, output.action_loss), (3, output.observation_loss)):
                 if part is not None:
@@ -425,13 +451,19 @@ def _optimizer_step(config, accelerator, model, optimizer, scheduler, batches, s
                         f"(loss {stats[0].item()}, action loss {stats[1].item()}, "
                         f"observation loss {stats[3].item()})"
                     )
+                if amp.scaler is not None:
+                    amp.scaler.unscale_(optimizer)
                 if config.max_grad_norm:
                     grad_norm = float(accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm))
-                    if not math.isfinite(grad_norm):
+                    if not math.isfinite(grad_norm) and amp.scaler is None:  # fp16: the scaler skips the step
                         raise NonFiniteLossError(
                             f"step {step} (task {', '.join(dict.fromkeys(tasks))}): the gradient norm is {grad_norm}"
                         )
-                optimizer.step()
+                if amp.scaler is not None:
+                    amp.scaler.step(optimizer)
+                    amp.scaler.update()
+                else:
+                    optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
     seconds = time.perf_counter() - start

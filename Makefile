@@ -4,17 +4,43 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.jat-installed
 
-.PHONY: setup demo test lint
+# The only torch this machine may use (a local CPU wheel): anything that pulls a newer torch brings CUDA packages.
+TORCH := torch==2.13.0
+# The tested versions of every third-party distribution (`make lock` writes it); `make setup` installs exactly these.
+CONSTRAINTS := constraints.txt
+PACKAGES := -e packages/jat-core -e packages/jat-codecs -e "packages/jat-envs[all]" -e packages/jat-train -e ".[dev]"
+# `pip freeze` of a venv without the editable jat-* packages, torch without its local label (+cpu).
+FREEZE = python -m pip freeze --exclude-editable | grep -v -i -E '^(jat-|jat_|-e |\#)' | sed -E 's/^(torch==[^+]+)\+.*/\1/'
+
+.PHONY: setup demo test lint lock test-latest
 
 setup: $(STAMP)
 
-# torch first, pinned to the local CPU wheel: anything that pulls a newer torch would bring CUDA packages.
-$(STAMP): pyproject.toml packages/*/pyproject.toml
+# torch first, then the packages, every third-party version pinned by $(CONSTRAINTS).
+$(STAMP): pyproject.toml packages/*/pyproject.toml $(CONSTRAINTS)
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e packages/jat-core -e packages/jat-codecs -e "packages/jat-envs[all]" -e packages/jat-train -e ".[dev]"
+	$(PIP) install -q $(TORCH) -c $(CONSTRAINTS)
+	$(PIP) install -q $(TORCH) $(PACKAGES) -c $(CONSTRAINTS)
 	touch $(STAMP)
+
+# Refresh $(CONSTRAINTS): a fresh venv with the newest releases the packages' metadata allow, frozen.
+# Then run `make test` (it reinstalls from the new file) and commit constraints.txt once it passes.
+LOCK_VENV ?= .venv-lock
+lock:
+	rm -rf $(LOCK_VENV)
+	python3 -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install -q --upgrade pip
+	$(LOCK_VENV)/bin/python -m pip install -q $(TORCH)
+	$(LOCK_VENV)/bin/python -m pip install -q $(TORCH) $(PACKAGES)
+	{ echo "# Tested versions of every third-party distribution of the workspace; \`make setup\` installs with \`pip -c constraints.txt\`."; \
+	  echo "# Produced by \`make lock\`: a fresh venv, $(TORCH) (the local CPU wheel), then the jat-* packages and"; \
+	  echo "# the dev extra with the newest releases their metadata allow; this is its \`pip freeze\` without the editable"; \
+	  echo "# jat-* packages (torch without its +cpu label). Refresh: \`make lock && make test\`, then commit this file."; \
+	  PATH=$(CURDIR)/$(LOCK_VENV)/bin:$$PATH $(FREEZE); } > $(CONSTRAINTS).tmp
+	grep -q '^$(TORCH)$$' $(CONSTRAINTS).tmp  # the freeze worked
+	mv $(CONSTRAINTS).tmp $(CONSTRAINTS)
+	rm -rf $(LOCK_VENV)
 
 # The main job, on CPU with no hub: collect expert data locally, train a small JAT on all of it, evaluate it,
 # write runs/demo/report.md (the folder is made anew each time). Override e.g. `make demo DEMO_STEPS=500` for a quicker run.
@@ -39,6 +65,22 @@ demo: setup
 
 test: setup
 	$(VENV)/bin/pytest
+
+# The test suite against the newest releases the packages' metadata allow (no constraints; torch stays $(TORCH)),
+# in a fresh $(LATEST_VENV). Not part of CI (.ci/run runs the locked `make test`); prints what it tested.
+LATEST_VENV ?= .venv-latest
+KEY_PACKAGES := torch|transformers|datasets|accelerate|gymnasium|tokenizers|huggingface[-_]hub
+test-latest:
+	rm -rf $(LATEST_VENV)
+	python3 -m venv $(LATEST_VENV)
+	$(LATEST_VENV)/bin/python -m pip install -q --upgrade pip
+	$(LATEST_VENV)/bin/python -m pip install -q $(TORCH)
+	$(LATEST_VENV)/bin/python -m pip install -q --upgrade --upgrade-strategy eager $(TORCH) $(PACKAGES)
+	@echo "== key packages in $(LATEST_VENV):"
+	@$(LATEST_VENV)/bin/python -m pip list | grep -i -E '^($(KEY_PACKAGES)) '
+	@echo "== differences from $(CONSTRAINTS) (< locked, > latest):"
+	@PATH=$(CURDIR)/$(LATEST_VENV)/bin:$$PATH $(FREEZE) | diff $(CONSTRAINTS) - | grep -E '^[<>] [^#]' || echo "(none)"
+	$(LATEST_VENV)/bin/pytest
 
 lint: setup
 	$(VENV)/bin/ruff check packages tests bench

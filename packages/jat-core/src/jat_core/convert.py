@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import shutil
-import sys
 from typing import Any
 
 import torch
@@ -54,36 +53,52 @@ WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_mo
 
 
 def resolve_source(src: str) -> str:
-    """A local directory for ``src``: itself, or a hub snapshot of the config, weights and tokenizer files."""
+    """A local directory for ``src``: itself, or a hub snapshot of the config, weights and tokenizer files.
+
+    ``src`` is a local path when :func:`jat_core.cli.looks_like_local_path` says so (``./x``, ``/x``, ``a/b/c``,
+    anything that exists...): such a path that does not exist is reported as missing, never looked up on the
+    hub. Otherwise it is a hub id (``owner/name``).
+
+    Raises:
+        UserError: a missing local path, or a file where a directory is expected.
+    """
+    from jat_core.cli import check_source
+
+    src = check_source(src, "SRC")
     if os.path.isdir(src):
         return src
-    if os.path.exists(src):
-        raise ValueError(f"SRC: expected a checkpoint directory or a hub id, got the file {src!r}")
-    if src.startswith(("/", ".", "~")) or src.count("/") != 1:
-        raise ValueError(f"SRC: expected a checkpoint directory or a hub id (owner/name), {src!r} does not exist")
     from huggingface_hub import snapshot_download
 
     patterns = ["config.json", "*.safetensors", "*.index.json", "pytorch_model*.bin", *EXTRA_FILES]
-    return snapshot_download(src, allow_patterns=patterns)
+    try:
+        return snapshot_download(src, allow_patterns=patterns)
+    except Exception as exc:  # offline, unknown repo: one line naming SRC
+        raise ValueError(f"SRC: could not download the hub checkpoint {src!r} ({type(exc).__name__}: {exc})") from exc
 
 
 def read_state_dict(directory: str) -> dict[str, torch.Tensor]:
-    """Read the weights of a published-format checkpoint directory (safetensors first, then ``.bin``)."""
+    """Read the weights of a published-format checkpoint directory (safetensors first, then ``.bin``).
+
+    Raises:
+        ValueError: no weights file, or a damaged one (the message names the file).
+    """
     from safetensors.torch import load_file
 
     def load(name: str) -> dict[str, torch.Tensor]:
         path = os.path.join(directory, name)
-        if name.endswith(".safetensors"):
-            return load_file(path)
-        return torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            if name.endswith(".safetensors"):
+                return load_file(path)
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # truncated, garbage, not a state dict: name the file
+            raise ValueError(f"SRC: cannot read the weights file {path!r} ({type(exc).__name__}: {exc})") from exc
 
     for name in WEIGHT_FILES:
         path = os.path.join(directory, name)
         if not os.path.exists(path):
             continue
         if name.endswith(".index.json"):
-            with open(path) as f:
-                shards = sorted(set(json.load(f)["weight_map"].values()))
+            shards = sorted(set(_read_json(path, "weight_map")["weight_map"].values()))
             state: dict[str, torch.Tensor] = {}
             for shard in shards:
                 state.update(load(shard))
@@ -92,16 +107,37 @@ def read_state_dict(directory: str) -> dict[str, torch.Tensor]:
     raise ValueError(f"SRC {directory!r}: expected one of {WEIGHT_FILES}, found {sorted(os.listdir(directory))}")
 
 
+def _read_json(path: str, *required: str) -> dict[str, Any]:
+    """A JSON object from ``path``, with the ``required`` keys; a damaged file is a ``ValueError`` naming it."""
+    try:
+        with open(path) as f:
+            value = json.load(f)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"SRC: {path!r} is not valid JSON ({exc})") from exc
+    if not isinstance(value, dict):
+        raise ValueError(f"SRC: {path!r}: expected a JSON object, got {type(value).__name__}")
+    missing = [k for k in required if k not in value]
+    if missing:
+        raise ValueError(f"SRC: {path!r}: expected the keys {missing}")
+    return value
+
+
 def read_config(directory: str, **overrides: Any) -> JatConfig:
-    """Our config from a published ``config.json`` (``auto_map`` and file metadata ignored)."""
+    """Our config from a published ``config.json`` (``auto_map`` and file metadata ignored).
+
+    Raises:
+        ValueError: no ``config.json``, a damaged one, or fields ``JatConfig`` refuses (the message names it).
+    """
     path = os.path.join(directory, "config.json")
     if not os.path.exists(path):
         raise ValueError(f"SRC {directory!r}: expected a config.json, found {sorted(os.listdir(directory))}")
-    with open(path) as f:
-        raw = json.load(f)
+    raw = _read_json(path)
     fields = {k: v for k, v in raw.items() if k not in IGNORED_CONFIG_KEYS}
     fields.update(overrides)
-    return JatConfig(**fields)
+    try:
+        return JatConfig(**fields)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"SRC: {path!r}: {exc}") from exc
 
 
 def map_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -138,13 +174,22 @@ def convert(src: str, out: str | None = None, **config_overrides: Any):
     Args:
         src: checkpoint directory or hub id.
         out: output directory (``save_pretrained`` format, safetensors), or ``None`` to only return the model.
+            Written atomically: into a temporary directory beside it, then moved in place, so a failed
+            conversion leaves ``out`` as it was.
         config_overrides: config fields to change (e.g. ``codecs=[...]``).
 
     Returns:
         The converted :class:`jat_core.model.JatModel` (fp32, eval mode).
+
+    Raises:
+        ValueError: a missing or damaged source, or weights that do not fit the config (the message names the
+            file or the parameter); ``out`` exists as a file.
     """
+    from jat_core.cli import check_output_dir
     from jat_core.model import JatModel
 
+    if out is not None:
+        check_output_dir(out, "OUT")
     directory = resolve_source(src)
     config = read_config(directory, **config_overrides)
     state = map_keys(read_state_dict(directory))
@@ -160,27 +205,61 @@ def convert(src: str, out: str | None = None, **config_overrides: Any):
     model.load_state_dict({k: v.to(torch.float32) for k, v in state.items()}, strict=True)
     model.eval()
     if out is not None:
-        model.save_pretrained(out)
-        for name in EXTRA_FILES:
-            path = os.path.join(directory, name)
-            if os.path.exists(path) and not os.path.exists(os.path.join(out, name)):
-                shutil.copyfile(path, os.path.join(out, name))
+        _write_atomically(model, directory, out)
     return model
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``jat-convert SRC OUT``. Returns the process exit code."""
+def _write_atomically(model, directory: str, out: str) -> None:
+    """``save_pretrained`` plus the tokenizer files into a temporary sibling of ``out``, then moved in place.
+
+    A new ``out`` is one rename; into an existing directory each file is moved with ``os.replace`` (files of
+    ``out`` that the conversion does not write are kept).
+    """
+    import tempfile
+
+    parent = os.path.dirname(os.path.abspath(out))
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f".tmp-{os.path.basename(os.path.abspath(out))}-", dir=parent)
+    try:
+        model.save_pretrained(tmp)
+        for name in EXTRA_FILES:
+            path = os.path.join(directory, name)
+            if os.path.exists(path) and not os.path.exists(os.path.join(tmp, name)):
+                shutil.copyfile(path, os.path.join(tmp, name))
+        if not os.path.isfile(os.path.join(tmp, "config.json")) or not any(
+            name.endswith(".safetensors") for name in os.listdir(tmp)
+        ):
+            raise OSError(f"OUT: nothing was written to {out!r} (save_pretrained wrote no config or weights)")
+        if not os.path.exists(out):
+            os.replace(tmp, out)
+            return
+        for name in sorted(os.listdir(tmp)):
+            os.replace(os.path.join(tmp, name), os.path.join(out, name))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _main(argv: list[str] | None) -> int:
+    from jat_core.cli import add_debug_flag
+
     parser = argparse.ArgumentParser(prog="jat-convert", description=__doc__.split("\n\n")[0])
     parser.add_argument("src", metavar="SRC", help="published checkpoint directory or hub id (e.g. jat-project/jat)")
     parser.add_argument("out", metavar="OUT", help="output directory, loadable with JatModel.from_pretrained")
+    add_debug_flag(parser)
     args = parser.parse_args(argv)
-    try:
-        model = convert(args.src, args.out)
-    except (ValueError, OSError) as exc:
-        print(f"jat-convert: {exc}", file=sys.stderr)
-        return 2
+    model = convert(args.src, args.out)
+    if not os.path.isfile(os.path.join(args.out, "config.json")):  # never claim a write that did not happen
+        raise OSError(f"OUT: nothing was written to {args.out!r}")
     print(f"jat-convert: wrote {args.out} ({model.num_parameters():,} parameters)")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``jat-convert SRC OUT``. Returns the process exit code (2: bad input, see
+    :func:`jat_core.cli.run_console_script`)."""
+    from jat_core.cli import run_console_script
+
+    return run_console_script("jat-convert", _main, argv)
 
 
 if __name__ == "__main__":  # pragma: no cover

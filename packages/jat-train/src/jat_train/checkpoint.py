@@ -10,6 +10,12 @@ A checkpoint holds everything a resumed run needs to continue exactly:
 
 Everything is written into ``OUT/.tmp-checkpoint-<step>/`` and then renamed, so a process killed while
 saving leaves the previous checkpoints intact and never a half-written ``checkpoint-<step>``.
+
+Resuming (:func:`resume_checkpoint`) takes the newest checkpoint that :func:`checkpoint_problem` finds intact
+(``trainer_state.json`` parses and matches its directory, ``model.safetensors`` has a readable header that
+covers the file, the ``.pt`` files are complete zip archives, the JSON files parse). A damaged newer one is
+skipped with a warning naming the damaged file; when every checkpoint is damaged the run stops with a
+:class:`CheckpointError` naming them, instead of training from scratch.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ import os
 import random
 import re
 import shutil
+import zipfile
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -28,6 +36,13 @@ import torch
 PREFIX = "checkpoint-"
 TMP_PREFIX = ".tmp-checkpoint-"
 STATE = "trainer_state.json"
+WEIGHTS = "model.safetensors"
+#: ``torch.save`` files every checkpoint holds (besides ``rank-<r>.pt`` for each of its ranks).
+TORCH_FILES = ("optimizer.pt", "scheduler.pt")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is damaged or does not fit the run; the message names the file."""
 
 
 def checkpoint_dir(output_dir: str, step: int) -> str:
@@ -49,9 +64,110 @@ def list_checkpoints(output_dir: str) -> list[tuple[int, str]]:
 
 
 def latest_checkpoint(output_dir: str) -> str | None:
-    """The complete checkpoint with the highest step, or ``None``."""
+    """The complete checkpoint with the highest step, or ``None`` (not checked for damage: see
+    :func:`resume_checkpoint`)."""
     found = list_checkpoints(output_dir)
     return found[-1][1] if found else None
+
+
+def checkpoint_dirs(output_dir: str) -> list[tuple[int, str]]:
+    """Every ``checkpoint-<step>`` directory in ``output_dir`` (complete or not) as ``(step, path)``, oldest first."""
+    if not os.path.isdir(output_dir):
+        return []
+    out = []
+    for name in os.listdir(output_dir):
+        m = re.fullmatch(rf"{PREFIX}(\d+)", name)
+        path = os.path.join(output_dir, name)
+        if m and os.path.isdir(path):
+            out.append((int(m.group(1)), path))
+    return sorted(out)
+
+
+def _json_problem(path: str) -> tuple[Any, str | None]:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f), None
+    except (ValueError, UnicodeDecodeError, OSError) as exc:
+        return None, f"{path}: not valid JSON ({type(exc).__name__}: {exc})"
+
+
+def checkpoint_problem(path: str) -> str | None:
+    """What is damaged in the checkpoint directory ``path`` (naming the file), or ``None`` if it looks intact.
+
+    Checks what can be checked without loading the tensors: ``trainer_state.json`` is a JSON object whose
+    integer ``step`` matches the directory name; ``config.json`` and ``tokenizer.json`` (when present) parse;
+    ``model.safetensors`` opens and its header covers the file (safetensors has no checksum: flipped bytes in
+    the tensor data go unnoticed); ``optimizer.pt``, ``scheduler.pt`` and ``rank-<r>.pt`` for each of its
+    ``world_size`` ranks are zip archives (``torch.save``'s format) whose members pass their CRC check.
+    """
+    from safetensors import safe_open
+
+    state_path = os.path.join(path, STATE)
+    if not os.path.isfile(state_path):
+        return f"{state_path}: missing (the checkpoint is incomplete)"
+    state, problem = _json_problem(state_path)
+    if problem:
+        return problem
+    if not isinstance(state, dict) or not isinstance(state.get("step"), int) or isinstance(state["step"], bool):
+        return f"{state_path}: expected a JSON object with an integer 'step'"
+    m = re.fullmatch(rf"{PREFIX}(\d+)", os.path.basename(os.path.normpath(path)))
+    if m and int(m.group(1)) != state["step"]:
+        return f"{state_path}: step {state['step']}, but the directory is step {m.group(1)}"
+    for name in ("config.json", "tokenizer.json"):
+        file = os.path.join(path, name)
+        if name == "config.json" or os.path.exists(file):
+            _, problem = _json_problem(file)
+            if problem:
+                return problem
+    weights = os.path.join(path, WEIGHTS)
+    try:
+        with safe_open(weights, framework="pt") as f:
+            f.keys()
+    except Exception as exc:  # missing, truncated, garbage header: safetensors says which
+        return f"{weights}: unreadable ({type(exc).__name__}: {exc})"
+    world_size = state.get("world_size", 1)
+    ranks = [f"rank-{r}.pt" for r in range(world_size if isinstance(world_size, int) and world_size > 0 else 1)]
+    for name in (*TORCH_FILES, *ranks):
+        file = os.path.join(path, name)
+        try:
+            with zipfile.ZipFile(file) as archive:
+                bad = archive.testzip()  # every member's CRC
+        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+            what = "missing" if not os.path.exists(file) else f"damaged ({type(exc).__name__}: {exc})"
+            return f"{file}: {what}"
+        if bad is not None:
+            return f"{file}: damaged (bad CRC in its member {bad!r})"
+    return None
+
+
+def resume_checkpoint(output_dir: str, warn: Callable[[str], Any] | None = None) -> str | None:
+    """The checkpoint ``--resume`` continues from: the newest one without a :func:`checkpoint_problem`.
+
+    Args:
+        output_dir: the run's directory.
+        warn: called with one message per damaged checkpoint skipped (e.g. ``logger.warning``).
+
+    Returns:
+        Its path, or ``None`` when ``output_dir`` holds no checkpoint at all.
+
+    Raises:
+        CheckpointError: checkpoints exist but every one is damaged (the message names the damaged files);
+            training from scratch over them would be silent data loss.
+    """
+    damaged: list[str] = []
+    for _, path in reversed(checkpoint_dirs(output_dir)):
+        problem = checkpoint_problem(path)
+        if problem is None:
+            return path
+        damaged.append(problem)
+        if warn is not None:
+            warn(f"--resume: checkpoint {path} is damaged ({problem}); falling back to the previous one")
+    if damaged:
+        raise CheckpointError(
+            f"--resume: no intact checkpoint in {output_dir!r}: {'; '.join(damaged)}; remove or repair the damaged "
+            "checkpoint(s), or start a new run in another --output-dir"
+        )
+    return None
 
 
 def remove_partial(output_dir: str) -> None:
@@ -156,6 +272,14 @@ def save_checkpoint(
     return final
 
 
+def _read(path: str, load: Callable[[str], Any]) -> Any:
+    """``load(path)``; any failure becomes a :class:`CheckpointError` naming the file."""
+    try:
+        return load(path)
+    except Exception as exc:
+        raise CheckpointError(f"checkpoint file {path!r} cannot be read ({type(exc).__name__}: {exc})") from exc
+
+
 def load_checkpoint(path: str, *, accelerator, model, optimizer, scheduler) -> tuple[dict, dict | None]:
     """Load a checkpoint into the model, optimizer and scheduler; restore this rank's RNG states.
 
@@ -168,24 +292,36 @@ def load_checkpoint(path: str, *, accelerator, model, optimizer, scheduler) -> t
     Returns:
         ``(trainer_state, data_state)``; ``data_state`` is ``None`` when the checkpoint was written by a
         different number of processes (the data position of another sharding cannot be reused).
+
+    Raises:
+        CheckpointError: a file cannot be read (named), or the weights do not match the model.
     """
     from safetensors.torch import load_file
 
-    with open(os.path.join(path, STATE)) as f:
-        trainer_state = json.load(f)
-    weights = load_file(os.path.join(path, "model.safetensors"))
+    def load_json(file: str) -> Any:
+        with open(file, encoding="utf-8") as f:
+            return json.load(f)
+
+    def load_torch(file: str) -> Any:
+        return torch.load(file, weights_only=False)
+
+    trainer_state = _read(os.path.join(path, STATE), load_json)
+    weights = _read(os.path.join(path, WEIGHTS), load_file)
     unwrapped = accelerator.unwrap_model(model)
     missing, unexpected = unwrapped.load_state_dict(weights, strict=False)
     # tied weights may be stored once: anything missing must be tied to something loaded
     missing = [k for k in missing if not _is_tied(unwrapped, k, weights)]
     if missing or unexpected:
-        raise ValueError(f"checkpoint {path!r} does not match the model: missing {missing}, unexpected {unexpected}")
-    optimizer.load_state_dict(torch.load(os.path.join(path, "optimizer.pt"), weights_only=False))
-    scheduler.load_state_dict(torch.load(os.path.join(path, "scheduler.pt"), weights_only=False))
+        raise CheckpointError(
+            f"checkpoint {path!r} does not match the model: missing {missing}, unexpected {unexpected}"
+        )
+    optimizer_file, scheduler_file = (os.path.join(path, name) for name in TORCH_FILES)
+    _read(optimizer_file, lambda file: optimizer.load_state_dict(load_torch(file)))
+    _read(scheduler_file, lambda file: scheduler.load_state_dict(load_torch(file)))
     data_state = None
     rank_file = os.path.join(path, f"rank-{accelerator.process_index}.pt")
     if trainer_state.get("world_size") == accelerator.num_processes and os.path.isfile(rank_file):
-        rank_state = torch.load(rank_file, weights_only=False)
+        rank_state = _read(rank_file, load_torch)
         set_rng_state(rank_state["rng"])
         data_state = rank_state["data"]
     return trainer_state, data_state

@@ -185,8 +185,8 @@ def open_episodes(
         An :class:`EpisodeSource`.
 
     Raises:
-        DataError: no such directory or split, or the hub is unreachable (the message says how to collect the
-            data locally instead).
+        DataError: no such directory or split, an empty split, a damaged local data set (the message names
+            the file), or the hub is unreachable (the message says how to collect the data locally instead).
     """
     if data == "hub":
         if spec.dataset is None:
@@ -207,12 +207,85 @@ def open_episodes(
     path = spec.dataset.local_path(data) if spec.dataset is not None else os.path.join(data, spec.name)
     if not os.path.isdir(path):
         raise DataError(f"task {spec.name!r}: no local data at {path!r}; {hub_hint([spec.name])}")
-    loaded = datasets.load_from_disk(path)
+    loaded = load_local(path, task=spec.name)
     if isinstance(loaded, datasets.DatasetDict):
         if split not in loaded:
             raise DataError(f"task {spec.name!r}: {path!r} has splits {sorted(loaded)}, not {split!r}")
         loaded = loaded[split]
+    if len(loaded) == 0:
+        raise DataError(
+            f"task {spec.name!r}: the {split!r} split of {path!r} holds no episode; collect more episodes "
+            f"(jat-collect --tasks {spec.name} --episodes N)"
+        )
     return LocalEpisodes(loaded, task=spec.name, rank=rank, world_size=world_size, seed=seed)
+
+
+def load_local(path: str, *, task: str):
+    """``datasets.load_from_disk(path)``, with any failure reported as a :class:`DataError` naming the task and
+    the damaged file (found by :func:`find_damage`).
+
+    Returns:
+        A ``datasets.DatasetDict`` or ``datasets.Dataset``.
+    """
+    import datasets
+
+    try:
+        return datasets.load_from_disk(path)
+    except Exception as exc:  # a truncated arrow file, a broken JSON, an empty split saved without a shard...
+        damage = find_damage(path) or f"{type(exc).__name__}: {exc}"
+        raise DataError(f"task {task!r}: cannot load the local data set {path!r}: {damage}") from exc
+
+
+def find_damage(path: str) -> str | None:
+    """The first damaged file of a ``save_to_disk`` directory and what is wrong with it, or ``None``.
+
+    Checks ``dataset_dict.json`` (when present), each split's ``state.json`` and ``dataset_info.json`` (JSON),
+    that ``state.json`` lists at least one data file, and each arrow file (opened and fully validated).
+    """
+    import json
+
+    import datasets
+
+    def read_json(file: str) -> tuple[Any, str | None]:
+        if not os.path.isfile(file):
+            return None, f"{file}: missing"
+        try:
+            with open(file, encoding="utf-8") as f:
+                return json.load(f), None
+        except (ValueError, UnicodeDecodeError, OSError) as exc:
+            return None, f"{file}: not valid JSON ({type(exc).__name__}: {exc})"
+
+    dirs = [path]
+    dict_file = os.path.join(path, "dataset_dict.json")
+    if os.path.isfile(dict_file):
+        value, problem = read_json(dict_file)
+        if problem:
+            return problem
+        splits = value.get("splits") if isinstance(value, dict) else None
+        if not isinstance(splits, list):
+            return f"{dict_file}: expected a JSON object with a list of 'splits'"
+        dirs = [os.path.join(path, str(name)) for name in splits]
+    for directory in dirs:
+        state_file = os.path.join(directory, "state.json")
+        state, problem = read_json(state_file)
+        if problem:
+            return problem
+        _, problem = read_json(os.path.join(directory, "dataset_info.json"))
+        if problem:
+            return problem
+        files = state.get("_data_files") if isinstance(state, dict) else None
+        if not files:
+            return (
+                f"{state_file}: lists no data file (an empty split saved without a shard, as older jat-collect "
+                "runs did with --episodes 1); collect the task again"
+            )
+        for entry in files:
+            file = os.path.join(directory, str(entry.get("filename") if isinstance(entry, dict) else entry))
+            try:
+                datasets.Dataset.from_file(file, in_memory=False).data.validate(full=True)
+            except Exception as exc:
+                return f"{file}: damaged ({type(exc).__name__}: {exc})"
+    return None
 
 
 # -- 2. episodes into windows -------------------------------------------------------------------------------

@@ -20,7 +20,6 @@ import json
 import logging
 import math
 import os
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -330,9 +329,11 @@ def train(
         os.makedirs(out, exist_ok=True)
         ckpt.remove_partial(out)
     accelerator.wait_for_everyone()
-    resume_from = ckpt.latest_checkpoint(out) if config.resume else None
-    if config.resume and resume_from is None:
-        logger.warning("--resume: no checkpoint in %s, starting from scratch", out)
+    resume_from = None
+    if config.resume:  # the newest undamaged checkpoint; damaged ones are named (and skipped, or stop the run)
+        resume_from = ckpt.resume_checkpoint(out, warn=logger.warning if accelerator.is_main_process else None)
+        if resume_from is None:
+            logger.warning("--resume: no checkpoint in %s, starting from scratch", out)
 
     sources = open_sources(  # first: missing data is reported before anything is built
         tasks, config.data, rank=accelerator.process_index, world_size=accelerator.num_processes, seed=config.seed
@@ -523,6 +524,8 @@ def build_parser():
     """The ``jat-train`` argument parser."""
     import argparse
 
+    from jat_core.cli import add_debug_flag
+
     d = TrainConfig()
     p = argparse.ArgumentParser(
         prog="jat-train",
@@ -564,17 +567,25 @@ def build_parser():
     p.add_argument("--eval-episodes", type=int, default=d.eval_episodes)
     p.add_argument("--eval-envs", type=int, default=d.eval_envs)
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no tqdm bar")
+    add_debug_flag(p)
     return p
 
 
 def config_from_args(argv: list[str] | None = None) -> TrainConfig:
-    """Parse ``jat-train`` arguments into a :class:`TrainConfig`."""
+    """Parse ``jat-train`` arguments into a :class:`TrainConfig`.
+
+    Raises:
+        UserError: a malformed ``--model-config``, or a setting :class:`TrainConfig` refuses.
+    """
+    from jat_core.cli import UserError
+
     args = vars(build_parser().parse_args(argv))
+    args.pop("debug", None)
     overrides = {}
     for item in args.pop("model_config"):
         key, sep, value = item.partition("=")
-        if not sep:
-            raise SystemExit(f"jat-train: --model-config expects KEY=VALUE, got {item!r}")
+        if not sep or not key:
+            raise UserError(f"--model-config: expected KEY=VALUE, got {item!r}")
         try:
             overrides[key] = json.loads(value)
         except json.JSONDecodeError:
@@ -584,20 +595,44 @@ def config_from_args(argv: list[str] | None = None) -> TrainConfig:
     return TrainConfig(model_overrides=overrides, **args)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``jat-train``; returns the exit code (2: bad input or data, 1: non-finite loss)."""
+def check_paths(config: TrainConfig) -> None:
+    """Refuse paths that cannot work before anything is built: an ``--output-dir`` that is a file, a local
+    ``--init-from`` or ``--tokenizer`` that does not exist (see :func:`jat_core.cli.looks_like_local_path`: such a
+    path is never looked up on the hub), a ``--tokenizer bpe:N`` without a positive N, a ``--data`` that is a file.
+
+    Raises:
+        UserError: naming the option and the path.
+    """
+    from jat_core.cli import UserError, check_output_dir, check_source
+
+    check_output_dir(config.output_dir, "--output-dir")
+    if config.init_from:
+        config.init_from = check_source(config.init_from, "--init-from")
+    if config.tokenizer and not config.tokenizer.startswith("bpe:"):
+        config.tokenizer = check_source(config.tokenizer, "--tokenizer", kind="path")
+    if config.tokenizer and config.tokenizer.startswith("bpe:"):
+        size = config.tokenizer[4:]
+        if not size.isdigit() or int(size) <= 0:
+            raise UserError(f"--tokenizer: expected bpe:N with a positive integer N, got {config.tokenizer!r}")
+    if config.data != "hub" and os.path.exists(config.data) and not os.path.isdir(config.data):
+        raise UserError(f"--data: expected 'hub' or a directory, {config.data!r} is a file")
+
+
+def _main(argv: list[str] | None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        config = config_from_args(argv)
-        result = train(config)
-    except NonFiniteLossError as exc:
-        print(f"jat-train: {exc}", file=sys.stderr)
-        return 1
-    except (DataError, ValueError, KeyError) as exc:
-        print(f"jat-train: {exc}", file=sys.stderr)
-        return 2
+    config = config_from_args(argv)
+    check_paths(config)
+    result = train(config)
     print(f"jat-train: {result.step} steps; checkpoint {result.checkpoint}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``jat-train``; returns the exit code (2: bad input, data or checkpoint, 1: non-finite loss;
+    see :func:`jat_core.cli.run_console_script`)."""
+    from jat_core.cli import run_console_script
+
+    return run_console_script("jat-train", _main, argv, exit_codes={NonFiniteLossError: 1})
 
 
 if __name__ == "__main__":  # `accelerate launch -m jat_train.trainer ...`

@@ -194,3 +194,62 @@ def test_empty_episodes_are_skipped(tmp_path):
                                batch_size=2, processor=ArrayProcessor())
     batch = next(batches)
     assert batch.inputs["attention_mask"].all() and batch.inputs["rewards"].shape == (2, 3)
+
+
+def test_shuffled_windows_cover_every_window_once_per_epoch_in_a_new_order(data_dir):
+    from jat_train.windows import ShuffledWindows
+
+    spec = toy_task()
+    windows = ShuffledWindows(spec, open_episodes(spec, data_dir, seed=3), 4)
+    n = sum(-(-length // 4) for length in LENGTHS)
+    assert windows.num_windows == n
+    first = [windows.next_window() for _ in range(n)]
+    second = [windows.next_window() for _ in range(n)]
+    assert windows.epoch == 1 and windows.cursor == n
+    for epoch in (first, second):  # nothing dropped: the steps of each epoch add up to the data
+        assert sum(len(w) for w in epoch) == sum(LENGTHS)
+        assert sorted(len(w) for w in epoch) == sorted(
+            b - a for length in LENGTHS for a, b in [(s, min(s + 4, length)) for s in range(0, length, 4)])
+    lengths = [len(w) for w in first], [len(w) for w in second]
+    obs = [np.concatenate([w.steps["continuous_observations"] for w in e]) for e in (first, second)]
+    assert lengths[0] != lengths[1] or not np.array_equal(*obs)  # another order
+
+
+def test_shuffled_windows_are_drawn_across_episodes_not_in_sequence(tmp_path):
+    """A batch holds windows of several episodes, not consecutive pieces of one (the reference's sampling)."""
+    from jat_train.windows import ShuffledWindows
+
+    spec = toy_task()
+    write_task(str(tmp_path), spec, [40] * 10)
+    windows = ShuffledWindows(spec, open_episodes(spec, str(tmp_path), seed=0), 4)
+    raw = Dataset.load_from_disk(f"{tmp_path}/toy-reach/train")
+    observations = [np.asarray(raw[i]["continuous_observations"], np.float32) for i in range(10)]
+
+    def origin(window):  # the episode holding the window's first observation
+        first = window.steps["continuous_observations"][0]
+        return next(i for i, o in enumerate(observations) if (o == first).all(axis=1).any())
+
+    episodes = {origin(windows.next_window()) for _ in range(8)}
+    assert len(episodes) >= 4, episodes
+
+
+def test_shuffled_windows_shard_across_ranks_and_resume(data_dir):
+    import json
+
+    from jat_train.windows import ShuffledWindows
+
+    spec = toy_task()
+    per_rank = []
+    for rank in range(2):
+        w = ShuffledWindows(spec, open_episodes(spec, data_dir, rank=rank, world_size=2, seed=5), 4)
+        per_rank.append([w.next_window() for _ in range(len(w._order))])
+    assert sum(len(x) for rank in per_rank for x in rank) == sum(LENGTHS)  # disjoint and complete
+    w = ShuffledWindows(spec, open_episodes(spec, data_dir, seed=5), 4)
+    for _ in range(11):
+        w.next_window()
+    state = json.loads(json.dumps(w.state_dict()))
+    expected = [w.next_window().steps for _ in range(9)]
+    again = ShuffledWindows(spec, open_episodes(spec, data_dir, seed=5), 4)
+    again.load_state_dict(state)
+    for a, b in zip([again.next_window().steps for _ in range(9)], expected):
+        assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)

@@ -67,7 +67,8 @@ class EpisodeSource(Protocol):
         """Go back to a position returned by :meth:`state_dict`."""
 
 
-def _task_seed(seed: int, task: str) -> list[int]:
+def task_seed(seed: int, task: str) -> list[int]:
+    """Seed of a task's shuffles: the run's seed and a stable hash of the task name."""
     return [seed, zlib.crc32(task.encode())]
 
 
@@ -94,7 +95,7 @@ class LocalEpisodes:
 
     def _epoch_order(self) -> np.ndarray:
         n = len(self.dataset)
-        perm = np.random.default_rng([*_task_seed(self.seed, self.task), self.epoch]).permutation(n)
+        perm = np.random.default_rng([*task_seed(self.seed, self.task), self.epoch]).permutation(n)
         shard = perm[self.rank :: self.world_size]
         return shard if len(shard) else perm[[self.rank % n]]
 
@@ -655,6 +656,10 @@ def build_batches(
 ) -> MultiTaskBatches:
     """The batch stream of this rank.
 
+    Windows of RL tasks with local data are drawn from the whole data set in a fresh random order each epoch
+    (:class:`jat_train.windows.ShuffledWindows`, as the reference sampled them); streamed episodes and text
+    samples are read in their (per-epoch shuffled, for local data) order and cut in turn (:class:`TaskWindows`).
+
     Args:
         tasks: task specs.
         sources: each task's episodes, by name (:func:`open_sources`).
@@ -667,8 +672,14 @@ def build_batches(
     Returns:
         A :class:`MultiTaskBatches`.
     """
+    from jat_train.windows import ShuffledWindows
+
     windows = {}
     for spec in tasks:
         context = (spec.context_steps or max_position_embeddings // 2) if spec.is_rl else max_position_embeddings
-        windows[spec.name] = TaskWindows(spec, sources[spec.name], context, processor)
+        source = sources[spec.name]
+        if spec.is_rl and isinstance(source, LocalEpisodes):  # random access: every window, shuffled
+            windows[spec.name] = ShuffledWindows(spec, source, context)
+        else:
+            windows[spec.name] = TaskWindows(spec, source, context, processor)
     return MultiTaskBatches(tasks, windows, batch_size=batch_size, processor=processor, seed=seed)

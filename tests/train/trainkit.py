@@ -166,3 +166,25 @@ class ToyEnv:
                 return self._obs(), -float(np.abs(action).sum()), False, self.t >= 5, {}
 
         return Env()
+
+
+def snapshot(root) -> dict[str, bytes]:
+    """Every file under ``root`` (relative path -> bytes): compare two snapshots to prove nothing changed."""
+    out = {}
+    for dirpath, _, files in os.walk(root):
+        for name in files:
+            path = os.path.join(dirpath, name)
+            with open(path, "rb") as f:
+                out[os.path.relpath(path, root)] = f.read()
+    return out
+
+
+def assert_one_line_error(err: str, prog: str, *needles: str) -> str:
+    """stderr holds no traceback and exactly one ``PROG: error: ...`` line, which contains every needle (log
+    warnings may come before it); returns that line."""
+    assert "Traceback" not in err, err
+    lines = [line for line in err.splitlines() if line.startswith(f"{prog}: ")]
+    assert len(lines) == 1 and lines[0].startswith(f"{prog}: error: "), err
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+    return lines[0]

@@ -14,6 +14,14 @@ so stateful experts (the BabyAI bot plans on the freshly reset env) start clean.
 it gives up on an episode (an expert's loop guard tripped): the episode is dropped with a warning and another
 one is played in its place.
 
+Checks. Every observation, action and reward is checked before anything is written: shapes and dtypes
+against the field specs, numbers finite (a policy returning NaN is refused, naming the task, episode and step),
+actions inside the env's action space. ``--episodes 1`` puts its episode in ``train`` and writes an empty but
+typed ``test`` split (the data set loads, and trains).
+
+Atomic writes. A task's data set is written to a temporary directory beside ``OUT/<task>/``, loaded back and
+checked, and only then renamed over the old one: a failed or interrupted collection leaves the previous data.
+
 Determinism. Episode ``k`` is reset with a seed drawn from ``numpy.random.default_rng(seed)``, and the action
 space is seeded with it too, so the same seed gives the same data, bit for bit.
 """
@@ -25,7 +33,6 @@ import contextlib
 import importlib
 import os
 import shutil
-import sys
 import tempfile
 import warnings
 from collections.abc import Callable, Sequence
@@ -103,32 +110,76 @@ def load_policy_factory(reference: str) -> PolicyFactory:
         obj: Any = importlib.import_module(module_name)
         for part in attr.split("."):
             obj = getattr(obj, part)
-    except (ImportError, AttributeError) as exc:
-        raise ValueError(f"cannot load policy {reference!r}: {exc}") from exc
+    except Exception as exc:  # ImportError, AttributeError, or whatever the module raises on import
+        raise ValueError(f"--policy: cannot load policy {reference!r} ({type(exc).__name__}: {exc})") from exc
     if not callable(obj):
         raise ValueError(f"policy {reference!r} is not callable")
     return obj
 
 
 # -- rollouts -----------------------------------------------------------------------------------------------
-def _rollout(task: TaskSpec, env: Any, policy_factory: PolicyFactory, seed: int) -> dict[str, list] | None:
-    """Play one episode; returns its per-step values by column, or ``None`` if the policy gave up."""
+def _check_finite(task: TaskSpec, where: str, name: str, value: Any) -> None:
+    """Refuse NaN or infinite numbers in a float value (they would poison training)."""
+    arr = np.asarray(value)
+    if arr.dtype.kind in "fc" and not np.all(np.isfinite(arr)):
+        shown = arr.tolist() if arr.size <= 16 else f"NaN/inf at {np.argwhere(~np.isfinite(arr))[:4].tolist()}"
+        raise ValueError(f"task {task.name!r} {where}: {name} is not finite: {shown}")
+
+
+def _check_spec(task: TaskSpec, where: str, field: FieldSpec, value: Any) -> None:
+    """``check_field_value``, its message completed with where the value was met."""
+    try:
+        check_field_value(field, value, task=task.name)
+    except ValueError as exc:
+        raise ValueError(f"{exc} ({where})") from None
+
+
+def _check_action(task: TaskSpec, env: Any, where: str, action: Any) -> None:
+    """An action must be finite, match the field spec and lie in the env's action space."""
+    _check_finite(task, where, f"the policy's action {task.action.name!r}", action)
+    _check_spec(task, where, task.action, np.asarray(action))
+    space = getattr(env, "action_space", None)
+    if space is None or getattr(space, "dtype", None) is None:
+        return
+    try:
+        inside = space.contains(np.asarray(action, dtype=space.dtype))
+    except (TypeError, ValueError):
+        inside = False
+    if not inside:
+        raise ValueError(
+            f"task {task.name!r} {where}: the policy's action {np.asarray(action).tolist()} is outside the "
+            f"action space {space}"
+        )
+
+
+def _rollout(
+    task: TaskSpec, env: Any, policy_factory: PolicyFactory, seed: int, episode: int = 0
+) -> dict[str, list] | None:
+    """Play one episode; returns its per-step values by column, or ``None`` if the policy gave up.
+
+    Raises:
+        ValueError: an observation or action does not match its spec, a number is not finite, or an action is
+            outside the action space (naming the task, the episode, its seed and the step).
+    """
     observation, _ = env.reset(seed=seed)
     env.action_space.seed(seed)
     policy = policy_factory(env)
     steps: dict[str, list] = {f.name: [] for f in task.fields}
     steps[REWARDS] = []
     while True:
+        where = f"episode {episode} (seed {seed}) step {len(steps[REWARDS])}"
         for f in task.observation:
-            check_field_value(f, observation[f.name], task=task.name)
+            _check_finite(task, where, f"the observation {f.name!r}", observation[f.name])
+            _check_spec(task, where, f, observation[f.name])
         action = policy(observation)
         if action is None:
             return None
-        check_field_value(task.action, np.asarray(action), task=task.name)
+        _check_action(task, env, where, action)
         for f in task.observation:
             steps[f.name].append(observation[f.name])
         steps[task.action.name].append(action)
         observation, reward, terminated, truncated, _ = env.step(action)
+        _check_finite(task, where, "the reward", reward)
         steps[REWARDS].append(float(reward))
         if terminated or truncated:
             return steps
@@ -196,8 +247,9 @@ def collect(
         The data set, with the features of :func:`features_for`.
 
     Raises:
-        ValueError: the task has no env, no expert and no policy was given, or an observation or action does
-            not match its field spec.
+        ValueError: the task has no env, no expert and no policy was given, an observation or action does
+            not match its field spec, a value is NaN or infinite, or an action is outside the action space
+            (naming the task, episode and step). Nothing is written then.
         RuntimeError: the policy gave up on more than ``max_failures`` episodes.
     """
     import datasets
@@ -221,7 +273,7 @@ def collect(
     try:
         with tqdm(total=episodes, desc=task.name, unit="ep", disable=not progress) as bar:
             while len(rows) < episodes:
-                steps = _rollout(task, env, factory, int(rng.integers(2**31 - 1)))
+                steps = _rollout(task, env, factory, int(rng.integers(2**31 - 1)), episode=len(rows) + failures)
                 if steps is None:
                     failures += 1
                     warnings.warn(
@@ -309,31 +361,78 @@ def collect_to_disk(
     policy_factory: PolicyFactory | None = None,
     **kwargs: Any,
 ) -> CollectSummary:
-    """:func:`collect`, then save to ``out/<task>/`` (replacing what was there; written to a temporary
-    directory first and renamed, so an interrupted run leaves no half-written data set).
+    """:func:`collect`, then save to ``out/<task>/``, replacing what was there.
+
+    Atomic: the data set is written to ``out/.tmp-<task>-<random>/``, loaded back and checked (splits, rows,
+    features), and only then moved in place of the old one. A collection that fails or is interrupted leaves
+    the previous data set as it was (and no temporary directory). An empty split (``test`` with one episode)
+    is written as one empty, typed shard, so the data set loads.
 
     Returns:
         The summary of what was written.
+
+    Raises:
+        UserError: ``out`` or ``out/<task>`` exists as a file.
+        ValueError: see :func:`collect`.
     """
-    data = collect(task, episodes, seed, policy_factory, **kwargs)
+    from jat_core.cli import UserError, check_output_dir
+
     path = local_path(task, out)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}-", dir=os.path.dirname(os.path.abspath(path)))
+    check_output_dir(out, "--out")
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise UserError(f"--out: the data set of task {task.name!r} would replace the file {path!r}")
+    data = collect(task, episodes, seed, policy_factory, **kwargs)
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f".tmp-{os.path.basename(path)}-", dir=parent)
     try:
         with _quiet_datasets():
-            data.save_to_disk(tmp)
-        if os.path.exists(path):
-            shutil.rmtree(path)
-        os.replace(tmp, path)
+            # an empty split saved with 0 shards cannot be loaded back: give it one (empty) shard
+            data.save_to_disk(tmp, num_shards={name: 1 for name, split in data.items() if len(split) == 0})
+            _check_written(task, tmp, data)
+        _replace_dir(tmp, path)
     finally:
         if os.path.exists(tmp):
             shutil.rmtree(tmp)
     return summarize(task, data, path)
 
 
+def _check_written(task: TaskSpec, path: str, data) -> None:
+    """Load the data set written to ``path`` back; it must hold the same splits, rows and features."""
+    import datasets
+
+    try:
+        loaded = datasets.load_from_disk(path)
+    except Exception as exc:
+        raise OSError(f"task {task.name!r}: the data set written to {path!r} does not load back ({exc})") from exc
+    for name, split in data.items():
+        if name not in loaded or len(loaded[name]) != len(split) or loaded[name].features != split.features:
+            raise OSError(f"task {task.name!r}: the {name!r} split written to {path!r} does not match what was collected")
+
+
+def _replace_dir(new: str, path: str) -> None:
+    """Move the directory ``new`` to ``path``; an existing ``path`` is set aside first and deleted only once
+    ``new`` is in place (restored if the move fails), so its data are never lost."""
+    if not os.path.exists(path):
+        os.replace(new, path)
+        return
+    parent = os.path.dirname(os.path.abspath(path))
+    old = tempfile.mkdtemp(prefix=f".old-{os.path.basename(path)}-", dir=parent)
+    os.rmdir(old)
+    os.replace(path, old)
+    try:
+        os.replace(new, path)
+    except BaseException:
+        os.replace(old, path)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
 # -- command line -------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     """The ``jat-collect`` argument parser."""
+    from jat_core.cli import add_debug_flag
+
     parser = argparse.ArgumentParser(prog="jat-collect", description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", required=True, help="comma-separated task and/or domain names")
     parser.add_argument("--episodes", type=int, required=True, help="episodes to keep per task")
@@ -349,36 +448,32 @@ def build_parser() -> argparse.ArgumentParser:
         help="policy factory 'module:callable' (factory(env) -> policy), or 'random'; default: each task's expert",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_debug_flag(parser)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``jat-collect``; returns the exit code (2 for bad arguments)."""
+def _main(argv: Sequence[str] | None) -> int:
+    from jat_core.cli import UserError, check_output_dir
     from jat_core.plugins import load_plugins
 
     args = build_parser().parse_args(argv)
-    try:
-        registry = load_plugins(args.plugins)
-        tasks = registry.select(args.tasks)
-        factory = load_policy_factory(args.policy) if args.policy else None
-    except (KeyError, ValueError) as exc:
-        print(f"jat-collect: {exc.args[0] if exc.args else exc}", file=sys.stderr)
-        return 2
+    if args.episodes < 1:
+        raise UserError(f"--episodes: expected a positive number of episodes, got {args.episodes}")
+    if not 0.0 <= args.test_fraction < 1.0:
+        raise UserError(f"--test-fraction: expected a value in [0, 1), got {args.test_fraction}")
+    check_output_dir(args.out, "--out")
+    registry = load_plugins(args.plugins)
+    tasks = registry.select(args.tasks)
+    factory = load_policy_factory(args.policy) if args.policy else None
     not_rl = [t.name for t in tasks if not t.is_rl or t.make_env is None]
     no_expert = [t.name for t in tasks if t.is_rl and t.expert is None and factory is None]
     if not_rl:
-        print(
-            f"jat-collect: tasks without an environment cannot be collected: {', '.join(not_rl)}",
-            file=sys.stderr,
-        )
-        return 2
+        raise UserError(f"tasks without an environment cannot be collected: {', '.join(not_rl)}")
     if no_expert:
-        print(
-            f"jat-collect: no offline expert for {', '.join(no_expert)}; give --policy module:callable "
-            "(a factory(env) -> policy) or --policy random",
-            file=sys.stderr,
+        raise UserError(
+            f"no offline expert for {', '.join(no_expert)}; give --policy module:callable "
+            "(a factory(env) -> policy) or --policy random"
         )
-        return 2
     for task in tasks:
         summary = collect_to_disk(
             task,
@@ -391,3 +486,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         print(summary.line(), flush=True)
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``jat-collect``; returns the exit code (2 for bad arguments, policies or data; see
+    :func:`jat_core.cli.run_console_script`)."""
+    from jat_core.cli import run_console_script
+
+    return run_console_script("jat-collect", _main, argv)

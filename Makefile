@@ -43,25 +43,34 @@ lock:
 	rm -rf $(LOCK_VENV)
 
 # The main job, on CPU with no hub: collect expert data locally, train a small JAT on all of it, evaluate it,
-# write runs/demo/report.md (the folder is made anew each time). Override e.g. `make demo DEMO_STEPS=500` for a quicker run.
-DEMO_OUT ?= runs/demo
-DEMO_BABYAI ?= babyai-go-to-red-ball-no-dists,babyai-go-to-obj,babyai-open-door
-DEMO_METAWORLD ?= metaworld-reach,metaworld-reach-wall,metaworld-door-close
-DEMO_TASKS := $(DEMO_BABYAI),$(DEMO_METAWORLD)
+# write $(OUT)/report.md (the folder is made anew each time). Any comma list of BabyAI / Meta-World tasks trains
+# with the same recipe: `make demo TASKS=babyai-go-to-local,metaworld-push OUT=runs/mine`.
+# BabyAI layouts are random, so it gets more (cheap) episodes than Meta-World. `DEMO_STEPS=500` for a quick run.
+TASKS ?= babyai-go-to-red-ball-no-dists,babyai-go-to-obj,babyai-open-door,metaworld-reach,metaworld-reach-wall,metaworld-door-close
+OUT ?= runs/demo
 DEMO_STEPS ?= 2000
 DEMO_EPISODES ?= 20
+BABYAI_EPISODES ?= 1000
+OTHER_EPISODES ?= 100
+comma := ,
+space := $(subst ,, )
+TASK_WORDS := $(subst $(comma),$(space),$(TASKS))
+BABYAI_TASKS := $(subst $(space),$(comma),$(strip $(filter babyai-%,$(TASK_WORDS))))
+OTHER_TASKS := $(subst $(space),$(comma),$(strip $(filter-out babyai-%,$(TASK_WORDS))))
 
 demo: setup
-	rm -rf $(DEMO_OUT)  # each demo starts afresh
+	@case "$(OUT)" in ""|.|./|/|..|../) echo "make demo: OUT='$(OUT)': expected a run directory to (re)create" >&2; exit 2;; esac
+	@if [ -e "$(OUT)" ] && [ ! -d "$(OUT)" ]; then echo "make demo: OUT='$(OUT)' is a file, expected a directory" >&2; exit 2; fi
+	rm -rf $(OUT)  # each demo starts afresh
 	$(VENV)/bin/jat-plugins
-	$(VENV)/bin/jat-collect --tasks $(DEMO_BABYAI) --episodes 1000 --out $(DEMO_OUT)/data --seed 0
-	$(VENV)/bin/jat-collect --tasks $(DEMO_METAWORLD) --episodes 100 --out $(DEMO_OUT)/data --seed 0
-	$(VENV)/bin/jat-train --tasks $(DEMO_TASKS) --data $(DEMO_OUT)/data --preset tiny --tokenizer bpe:512 \
+	$(if $(BABYAI_TASKS),$(VENV)/bin/jat-collect --tasks $(BABYAI_TASKS) --episodes $(BABYAI_EPISODES) --out $(OUT)/data --seed 0)
+	$(if $(OTHER_TASKS),$(VENV)/bin/jat-collect --tasks $(OTHER_TASKS) --episodes $(OTHER_EPISODES) --out $(OUT)/data --seed 0)
+	$(VENV)/bin/jat-train --tasks $(TASKS) --data $(OUT)/data --preset tiny --tokenizer bpe:512 \
 		--max-steps $(DEMO_STEPS) --batch-size 16 --learning-rate 1e-3 --warmup-steps 100 --seed 0 \
-		--output-dir $(DEMO_OUT)/train --save-every 500 --save-total-limit 2 --log-every 20 --num-threads 1
-	$(VENV)/bin/jat-eval --model $(DEMO_OUT)/train/checkpoint-$(DEMO_STEPS) --tasks $(DEMO_TASKS) \
-		--episodes $(DEMO_EPISODES) --num-envs 10 --seed 1000 --out $(DEMO_OUT)/eval
-	$(VENV)/bin/jat-report --run $(DEMO_OUT)/train --eval $(DEMO_OUT)/eval --out $(DEMO_OUT)
+		--output-dir $(OUT)/train --save-every 500 --save-total-limit 2 --log-every 20 --num-threads 1
+	$(VENV)/bin/jat-eval --model $(OUT)/train/checkpoint-$(DEMO_STEPS) --tasks $(TASKS) \
+		--episodes $(DEMO_EPISODES) --num-envs 10 --seed 1000 --out $(OUT)/eval
+	$(VENV)/bin/jat-report --run $(OUT)/train --eval $(OUT)/eval --out $(OUT)
 
 test: setup
 	$(VENV)/bin/pytest

@@ -427,6 +427,8 @@ def build_parser():
     """The ``jat-eval`` argument parser."""
     import argparse
 
+    from jat_core.cli import add_debug_flag
+
     p = argparse.ArgumentParser(
         prog="jat-eval",
         description="Evaluate a JAT model (or a random / expert policy) on tasks: scores, IQM with 95% "
@@ -454,6 +456,7 @@ def build_parser():
     p.add_argument("--reps", type=int, default=DEFAULT_REPS, help="bootstrap replicates (default 2000)")
     p.add_argument("--device", default=None, help="torch device of the model (default: cuda if available)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_debug_flag(p)
     return p
 
 
@@ -465,12 +468,22 @@ def load_model(path: str, device: str | None = None) -> tuple[Any, dict[str, Any
 
     Returns:
         ``(model, agent_kwargs)``.
+
+    Raises:
+        UserError: a local-looking ``path`` that does not exist, or a model or tokenizer that does not load
+            (missing, damaged or unexpected files: the message keeps what ``from_pretrained`` said).
     """
     import torch
+    from jat_core.cli import UserError, check_source
     from jat_core.model import JatModel
 
+    path = check_source(path, "--model")
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model = JatModel.from_pretrained(path).to(device).eval()
+    try:
+        model = JatModel.from_pretrained(path)
+    except Exception as exc:  # strict loading: missing/unexpected weights, damaged files, unknown config fields
+        raise UserError(f"--model {path!r}: cannot load the model ({type(exc).__name__}: {exc})") from exc
+    model = model.to(device).eval()
     agent_kwargs: dict[str, Any] = {}
     has_tokenizer = any(
         os.path.exists(os.path.join(path, f)) for f in ("tokenizer.json", "tokenizer_config.json")
@@ -480,30 +493,28 @@ def load_model(path: str, device: str | None = None) -> tuple[Any, dict[str, Any
     if has_tokenizer and _accepts(getattr(model, "agent", JatAgent), "tokenizer"):
         from jat_core.tokenizer import load_tokenizer
 
-        agent_kwargs["tokenizer"] = load_tokenizer(path)
+        try:
+            agent_kwargs["tokenizer"] = load_tokenizer(path)
+        except Exception as exc:
+            raise UserError(f"--model {path!r}: cannot load its tokenizer ({type(exc).__name__}: {exc})") from exc
     return model, agent_kwargs
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``jat-eval``: parse ``argv``, evaluate, write ``OUT/``, print the aggregates. Returns the exit code."""
-    import sys
-
+def _main(argv: list[str] | None) -> int:
+    from jat_core.cli import UserError, check_output_dir, check_source
     from jat_core.plugins import load_plugins
 
     args = build_parser().parse_args(argv)
     for name in ("episodes", "num_envs", "video_episodes", "reps"):
         if getattr(args, name) <= 0:
-            print(
-                f"jat-eval: --{name.replace('_', '-')} must be positive, got {getattr(args, name)}",
-                file=sys.stderr,
-            )
-            return 2
-    try:
-        registry = load_plugins(args.plugins)
-        selected = registry.select(args.tasks)
-    except (ValueError, KeyError) as exc:
-        print(f"jat-eval: {exc}", file=sys.stderr)
-        return 2
+            raise UserError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
+    if args.max_steps_per_episode is not None and args.max_steps_per_episode <= 0:
+        raise UserError(f"--max-steps-per-episode must be positive, got {args.max_steps_per_episode}")
+    check_output_dir(args.out, "--out")
+    if args.model is not None:
+        args.model = check_source(args.model, "--model")
+    registry = load_plugins(args.plugins)
+    selected = registry.select(args.tasks)
     tasks = [t for t in selected if t.make_env is not None]
     skipped = [t.name for t in selected if t.make_env is None]
     if skipped:
@@ -514,8 +525,7 @@ def main(argv: list[str] | None = None) -> int:
             logger.warning("skipping %d task(s) without an expert: %s", len(no_expert), ", ".join(no_expert))
         tasks = [t for t in tasks if t.expert is not None]
     if not tasks:
-        print(f"jat-eval: no task to evaluate among {args.tasks or 'all tasks'}", file=sys.stderr)
-        return 2
+        raise UserError(f"no task to evaluate among {args.tasks or 'all tasks'}")
 
     if args.model is not None:
         policy, agent_kwargs = load_model(args.model, args.device)
@@ -546,3 +556,11 @@ def main(argv: list[str] | None = None) -> int:
             )
     print(f"results in {os.path.join(args.out, 'results.json')}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``jat-eval``: parse ``argv``, evaluate, write ``OUT/``, print the aggregates. Returns the exit code (2: bad
+    input, or a model that does not load; see :func:`jat_core.cli.run_console_script`)."""
+    from jat_core.cli import run_console_script
+
+    return run_console_script("jat-eval", _main, argv)

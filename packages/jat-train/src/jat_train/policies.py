@@ -147,6 +147,7 @@ class ModelPolicy:
             from jat_core.agent import JatAgent
 
             self.agent = JatAgent(model, task, **agent_kwargs)
+        self.task = task
         self.action_space = action_space
 
     # Evaluation never needs gradients: every agent call runs in inference mode (its state tensors too).
@@ -164,11 +165,22 @@ class ModelPolicy:
                 self.agent.reset(env_ids=[i])
 
     def act(self, observations: dict[str, Any], rewards: np.ndarray) -> np.ndarray:
-        """The agent's actions as a numpy batch."""
+        """The agent's actions as a numpy batch.
+
+        Raises:
+            ValueError: an action is NaN or infinite (a damaged model), naming the task and the envs.
+        """
         with _inference_mode():
             actions = self.agent.act(observations, rewards)
         if hasattr(actions, "detach"):  # a torch tensor
             actions = actions.detach().cpu().numpy()
+        actions = np.asarray(actions)
+        if actions.dtype.kind in "fc" and not np.all(np.isfinite(actions)):
+            rows = actions.reshape(actions.shape[0] if actions.ndim else 1, -1)
+            bad = sorted({int(i) for i in np.argwhere(~np.isfinite(rows))[:, 0]})
+            raise ValueError(
+                f"task {self.task.name!r}: the model's agent returned non-finite actions for env(s) {bad}"
+            )
         return np.asarray(actions, dtype=self.action_space.dtype)
 
 

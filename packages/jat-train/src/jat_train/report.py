@@ -14,9 +14,53 @@ from pathlib import Path
 
 
 def read_log(path: str | os.PathLike) -> list[dict]:
-    """The records of a ``log.jsonl`` file, in order."""
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
+    """The records of a ``log.jsonl`` file, in order.
+
+    Raises:
+        UserError: the file is missing, a line is not a JSON object, or a record has no ``step`` / ``loss``
+            (naming the file and the line).
+    """
+    from jat_core.cli import UserError
+
+    if not os.path.isfile(path):
+        raise UserError(f"--run: no training log {str(path)!r} (jat-train writes OUT/log.jsonl)")
+    records = []
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError as exc:
+                raise UserError(f"{str(path)!r} line {lineno}: not valid JSON ({exc})") from exc
+            if not isinstance(record, dict) or not all(
+                isinstance(record.get(k), (int, float)) and not isinstance(record.get(k), bool) for k in ("step", "loss")
+            ):
+                raise UserError(f"{str(path)!r} line {lineno}: expected a JSON object with a numeric 'step' and 'loss'")
+            records.append(record)
+    if not records:
+        raise UserError(f"{str(path)!r}: the training log holds no record")
+    return records
+
+
+def read_results(path: str | os.PathLike) -> dict:
+    """A ``results.json`` written by ``jat-eval``.
+
+    Raises:
+        UserError: the file is missing, not JSON, or lacks the ``tasks`` / ``domains`` / ``all`` entries.
+    """
+    from jat_core.cli import UserError
+
+    if not os.path.isfile(path):
+        raise UserError(f"--eval: no results file {str(path)!r} (jat-eval writes OUT/results.json)")
+    try:
+        with open(path, encoding="utf-8") as f:
+            results = json.load(f)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise UserError(f"{str(path)!r}: not valid JSON ({exc})") from exc
+    if not isinstance(results, dict) or not all(isinstance(results.get(k), dict) for k in ("tasks", "domains", "all")):
+        raise UserError(f"{str(path)!r}: expected a JSON object with 'tasks', 'domains' and 'all' objects")
+    return results
 
 
 def plot_learning_curve(records: list[dict], out: str | os.PathLike, smooth: int = 20) -> str:
@@ -59,7 +103,7 @@ def score_table(results: dict) -> str:
         )
     lines += ["", "| domain | IQM | 95% CI |", "|---|---:|---|"]
     for name, d in list(results["domains"].items()) + [("**all**", results["all"])]:
-        lines.append(f"| {name} | {d['iqm']:.3f} | [{d['ci_low']:.3f}, {d['ci_high']:.3f}] |")
+        lines.append(f"| {name} | {_fmt(d.get('iqm'))} | [{_fmt(d.get('ci_low'))}, {_fmt(d.get('ci_high'))}] |")
     return "\n".join(lines)
 
 
@@ -70,6 +114,9 @@ def _fmt(x) -> str:
 def write_report(run_dir: str | os.PathLike, eval_dir: str | os.PathLike, out: str | os.PathLike, extra: str = "") -> Path:
     """Write ``out/report.md`` (+ ``learning_curve.png``, the evaluation plots, ``results.json``).
 
+    Every input is read and checked before anything is written, and each file is written to a temporary name
+    and renamed, so a bad input leaves ``out`` as it was.
+
     Args:
         run_dir: the training output directory (holds ``log.jsonl``).
         eval_dir: the evaluation output directory (holds ``results.json`` and its PNG plots).
@@ -78,28 +125,43 @@ def write_report(run_dir: str | os.PathLike, eval_dir: str | os.PathLike, out: s
 
     Returns:
         The path of ``report.md``.
+
+    Raises:
+        UserError: a missing or malformed input (naming the file), or ``out`` is a file.
     """
+    from jat_core.cli import UserError, check_output_dir
+
+    check_output_dir(str(out), "--out")
+    records = read_log(Path(run_dir) / "log.jsonl")
+    results_file = Path(eval_dir) / "results.json"
+    results = read_results(results_file)
+    first, last = records[0], records[-1]
+    overall = results["all"]
+    try:
+        table = score_table(results)
+        summary = (
+            f"Overall expert-normalised IQM: **{_fmt(overall.get('iqm'))}** "
+            f"(95% CI [{_fmt(overall.get('ci_low'))}, {_fmt(overall.get('ci_high'))}])."
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise UserError(f"{str(results_file)!r}: malformed results ({type(exc).__name__}: {exc})") from exc
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    records = read_log(Path(run_dir) / "log.jsonl")
-    plot_learning_curve(records, out / "learning_curve.png")
-    results = json.loads((Path(eval_dir) / "results.json").read_text())
+    _atomic(out / "learning_curve.png", lambda tmp: plot_learning_curve(records, tmp))
     if Path(eval_dir).resolve() != out.resolve():
-        shutil.copy(Path(eval_dir) / "results.json", out / "results.json")
+        _atomic(out / "results.json", lambda tmp: shutil.copyfile(results_file, tmp))
         for png in Path(eval_dir).glob("*.png"):
-            shutil.copy(png, out / png.name)
+            _atomic(out / png.name, lambda tmp, png=png: shutil.copyfile(png, tmp))
     plots = sorted(p.name for p in out.glob("*.png") if p.name != "learning_curve.png")
-    first, last = records[0], records[-1]
     text = [
         "# JAT run report",
         "",
         f"Training: {last['step']} steps; loss {first['loss']:.4f} -> {last['loss']:.4f}.",
-        f"Overall expert-normalised IQM: **{results['all']['iqm']:.3f}** "
-        f"(95% CI [{results['all']['ci_low']:.3f}, {results['all']['ci_high']:.3f}]).",
+        summary,
         "",
         "## Scores",
         "",
-        score_table(results),
+        table,
         "",
         "## Learning curve",
         "",
@@ -112,22 +174,48 @@ def write_report(run_dir: str | os.PathLike, eval_dir: str | os.PathLike, out: s
         extra,
     ]
     path = out / "report.md"
-    path.write_text("\n".join(text).rstrip() + "\n")
+    _atomic(path, lambda tmp: Path(tmp).write_text("\n".join(text).rstrip() + "\n"))
     return path
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``jat-report``."""
+def _atomic(path: Path, write) -> Path:
+    """``write(tmp)`` to a temporary name beside ``path`` (same suffix), then rename it to ``path``."""
+    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def _main(argv: list[str] | None) -> int:
+    from jat_core.cli import UserError, add_debug_flag
+
     parser = argparse.ArgumentParser(prog="jat-report", description=__doc__)
     parser.add_argument("--run", required=True, help="training output directory (log.jsonl)")
     parser.add_argument("--eval", required=True, help="evaluation output directory (results.json)")
     parser.add_argument("--out", required=True, help="report directory")
     parser.add_argument("--extra", default="", help="Markdown file to append")
+    add_debug_flag(parser)
     args = parser.parse_args(argv)
-    extra = Path(args.extra).read_text() if args.extra else ""
+    extra = ""
+    if args.extra:
+        try:
+            extra = Path(args.extra).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UserError(f"--extra: cannot read {args.extra!r} ({exc})") from exc
     path = write_report(args.run, args.eval, args.out, extra)
     print(f"report written to {path}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``jat-report`` (exit 2 on bad input; see :func:`jat_core.cli.run_console_script`)."""
+    from jat_core.cli import run_console_script
+
+    return run_console_script("jat-report", _main, argv)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -11,11 +11,19 @@ Two presets::
     JatConfig.from_preset("small")                  # the published jat-small shapes (REFERENCE.md section 1)
     JatConfig.from_preset("tiny", vocab_size=512)   # H=128, 2 layers: tests and CPU demos
 
+Overrides (``from_preset(name, **overrides)``, ``JatConfig.from_pretrained(path, **overrides)``, and so
+``JatModel.from_pretrained(path, **overrides)``) are checked: an unknown name (a typo such as ``num_layer``) is a
+``ValueError`` that suggests the closest field, and every override goes through the same validation as a new config.
+
 Importing this module registers the config with ``transformers.AutoConfig`` under ``model_type="jat"``.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
+import math
+from collections.abc import Iterable
 from typing import Any
 
 from transformers import AutoConfig, PreTrainedConfig
@@ -35,6 +43,12 @@ PRESETS: dict[str, dict[str, Any]] = {
         "vocab_size": 50257,
     },
 }
+
+
+#: Keyword arguments that transformers' ``PreTrainedConfig`` takes besides its fields.
+PRETRAINED_KWARGS = frozenset(
+    {"torch_dtype", "num_labels", "name_or_path", "output_attentions", "attn_implementation", "experts_implementation"}
+)
 
 
 def alternating_attention_types(num_layers: int) -> list:
@@ -59,6 +73,10 @@ def expand_attention_types(attention_types: list) -> list[str]:
         for _ in range(repeats):
             layers.extend(pattern)
     return layers
+
+
+def _fail(name: str, expected: str, got: Any) -> None:
+    raise ValueError(f"JatConfig.{name}: expected {expected}, got {got!r}")
 
 
 class JatConfig(PreTrainedConfig):
@@ -115,41 +133,112 @@ class JatConfig(PreTrainedConfig):
     codecs: list | None = None
 
     def __post_init__(self, **kwargs):
+        self._validate_sizes()  # before anything is derived from them
         if self.attention_types is None:
             self.attention_types = alternating_attention_types(self.num_layers)
-        self.attention_types = [[list(p), int(n)] for p, n in self.attention_types]
+        try:
+            self.attention_types = [[list(p), int(n)] for p, n in self.attention_types]
+        except (TypeError, ValueError):
+            _fail("attention_types", "a list of [pattern, repeats] pairs", self.attention_types)
         if self.codecs is None:
             self.codecs = list(DEFAULT_CODECS)
+        if not isinstance(self.codecs, (list, tuple)):
+            _fail("codecs", "a list of codec names", self.codecs)
         self.codecs = list(self.codecs)
         kwargs.pop("attention_layers", None)  # derived below; configs on disk carry a copy
         super().__post_init__(**kwargs)
         self.attention_layers = expand_attention_types(self.attention_types)
         self._validate()
 
-    def _validate(self) -> None:
-        def fail(name: str, expected: str, got: Any) -> None:
-            raise ValueError(f"JatConfig.{name}: expected {expected}, got {got!r}")
-
+    def _validate_sizes(self) -> None:
         for name in ("vocab_size", "max_position_embeddings", "hidden_size", "num_layers", "num_heads",
                      "window_size", "max_continuous_size", "max_discrete_value", "image_size", "num_channels",
                      "patch_size"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                fail(name, "a positive int", value)
+                _fail(name, "a positive int", value)
+
+    def _validate(self) -> None:
+        self._validate_sizes()  # again: PreTrainedConfig's __post_init__ may have set one through an alias
         if self.hidden_size % self.num_heads:
-            fail("hidden_size", f"a multiple of num_heads={self.num_heads}", self.hidden_size)
+            _fail("hidden_size", f"a multiple of num_heads={self.num_heads}", self.hidden_size)
         if len(self.attention_layers) != self.num_layers:
-            fail("attention_types", f"{self.num_layers} layers (num_layers)", self.attention_types)
+            _fail("attention_types", f"{self.num_layers} layers (num_layers)", self.attention_types)
         if any(kind not in ("global", "local") for kind in self.attention_layers):
-            fail("attention_types", "'global' or 'local' per layer", self.attention_types)
+            _fail("attention_types", "'global' or 'local' per layer", self.attention_types)
         for name in ("observation_loss_coef", "action_loss_coef"):
             value = getattr(self, name)
-            if not isinstance(value, (int, float)) or value < 0:
-                fail(name, "a non-negative number", value)
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                _fail(name, "a non-negative finite number", value)
         if not self.codecs or not all(isinstance(c, str) and c for c in self.codecs):
-            fail("codecs", "a non-empty list of codec names", self.codecs)
+            _fail("codecs", "a non-empty list of codec names", self.codecs)
         if len(set(self.codecs)) != len(self.codecs):
-            fail("codecs", "unique codec names", self.codecs)
+            _fail("codecs", "unique codec names", self.codecs)
+
+    @classmethod
+    def field_names(cls) -> frozenset[str]:
+        """Every name an override may use: the fields, their aliases (``attribute_map``, e.g. ``num_hidden_layers``)
+        and the other keyword arguments of ``PreTrainedConfig`` (``attn_implementation``...)."""
+        return frozenset(f.name for f in dataclasses.fields(cls)) | frozenset(cls.attribute_map) | PRETRAINED_KWARGS
+
+    @classmethod
+    def unknown_field(cls, name: str, *, where: str, extra: Iterable[str] = ()) -> ValueError:
+        """The error for a name that is not a field: it suggests the closest valid name (difflib).
+
+        Args:
+            name: the unknown name.
+            where: who refuses it, for the message (``"JatConfig.from_preset"``).
+            extra: other names that ``where`` accepts besides the fields (``registry``).
+        """
+        valid = sorted(cls.field_names() | frozenset(extra))
+        close = difflib.get_close_matches(name, valid, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else f"; the JAT fields are {sorted(cls._own_fields())}"
+        return ValueError(f"{where}: unknown config field {name!r}{hint}")
+
+    @classmethod
+    def check_field_names(cls, names: Iterable[str], *, where: str) -> None:
+        """Refuse any of ``names`` that is not a field (see :meth:`unknown_field`)."""
+        valid = cls.field_names()
+        for name in names:
+            if name not in valid:
+                raise cls.unknown_field(name, where=where)
+
+    @classmethod
+    def _own_fields(cls) -> frozenset[str]:
+        """The fields JatConfig declares (the trunk's and JAT's), not transformers' generic ones."""
+        generic = {f.name for f in dataclasses.fields(PreTrainedConfig)}
+        return frozenset(f.name for f in dataclasses.fields(cls) if f.name not in generic)
+
+    @classmethod
+    def _fold(cls, fields: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+        """``fields`` updated with ``overrides`` (aliases resolved); a new ``num_layers`` without
+        ``attention_types`` drops the old pattern so that it is derived again."""
+        overrides = {cls.attribute_map.get(k, k): v for k, v in overrides.items()}
+        fields = {**fields, **overrides}
+        if "num_layers" in overrides and "attention_types" not in overrides:
+            fields.pop("attention_types", None)
+        return fields
+
+    @classmethod
+    def from_dict(cls, config_dict: dict[str, Any], **kwargs: Any) -> JatConfig | tuple[JatConfig, dict[str, Any]]:
+        """Build a config from a dict (a ``config.json``), with overrides: transformers' ``from_dict``, except that
+        overrides of JatConfig's own fields are applied before validation (an override such as ``num_layers=3`` is
+        checked, and re-derives what depends on it) and, unless ``return_unused_kwargs=True`` (the model's
+        ``from_pretrained`` passes what is left to the model), a keyword that is no field is a ``ValueError``.
+
+        Keys of ``config_dict`` itself are not checked: files written by other versions may carry more.
+        """
+        if not isinstance(config_dict, dict):
+            raise ValueError(f"JatConfig: expected a dict of fields (a JSON object), got {type(config_dict).__name__}")
+        return_unused = kwargs.pop("return_unused_kwargs", False)
+        own = cls._own_fields() | frozenset(cls.attribute_map)
+        overrides = {k: kwargs.pop(k) for k in list(kwargs) if k in own}
+        config, unused = super().from_dict(cls._fold(config_dict, overrides), return_unused_kwargs=True, **kwargs)
+        if return_unused:
+            return config, unused
+        if unused:
+            raise cls.unknown_field(next(iter(unused)), where="JatConfig.from_pretrained")
+        return config
 
     @classmethod
     def from_preset(cls, name: str, **overrides: Any) -> JatConfig:
@@ -162,9 +251,14 @@ class JatConfig(PreTrainedConfig):
 
         Returns:
             The config.
+
+        Raises:
+            ValueError: an unknown preset, an unknown field (naming the closest one), a bad value.
         """
         if name not in PRESETS:
             raise ValueError(f"unknown JatConfig preset {name!r}; presets: {sorted(PRESETS)}")
+        cls.check_field_names(overrides, where="JatConfig.from_preset")
+        overrides = cls._fold({}, overrides)
         fields = {**PRESETS[name], **overrides}
         for token in ("bos_token_id", "eos_token_id"):  # GPT-2's 50256 does not exist in a small test vocabulary
             if token not in overrides and fields.get("vocab_size", cls.vocab_size) <= 50256:

@@ -6,6 +6,9 @@ validates their hook implementations, and calls the two registration hooks to fi
 
 Plugins that register only codecs are always loaded, whatever the selection: a model cannot be built without
 its codecs, and a selection like ``--plugins atari,babyai`` is about tasks.
+
+An exception raised by a plugin's code (a hook implementation, a codec factory) comes back as a
+:class:`PluginError` that names the plugin and the hook or codec, with the original as ``__cause__``.
 """
 
 from __future__ import annotations
@@ -113,13 +116,20 @@ class Registry:
         return out
 
     def build_codec(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        """Build codec ``name`` with its factory; an unknown name lists the registered ones."""
+        """Build codec ``name`` with its factory; an unknown name lists the registered ones, and an exception
+        raised by the factory comes back as a :class:`PluginError` naming the codec and its plugin."""
         if name not in self.codecs:
             raise PluginError(
                 f"unknown codec {name!r}; registered codecs: {sorted(self.codecs) or 'none'} "
                 "(is the plugin that provides it installed?)"
             )
-        return self.codecs[name](*args, **kwargs)
+        try:
+            return self.codecs[name](*args, **kwargs)
+        except Exception as exc:  # the plugin's code: say whose it is
+            owner = self.codec_owner.get(name, "?")
+            raise PluginError(
+                f"codec {name!r} (plugin {owner!r}): the factory raised {type(exc).__name__}: {exc}"
+            ) from exc
 
 
 def installed_plugins() -> dict[str, PluginInfo]:
@@ -156,6 +166,29 @@ def _register(pm: pluggy.PluginManager, plugin: Any, name: str) -> None:
         pm.register(plugin, name=name)
     except pluggy.PluginValidationError as exc:
         raise PluginError(f"plugin {name!r} is invalid: {exc}") from exc
+
+
+def _call_hook(impl: pluggy.HookImpl, hook: str, adder: Callable[..., None]) -> None:
+    """Call one plugin's implementation of a registration hook; ``adder(plugin, *args)`` receives what it registers.
+
+    The registry's own refusals (a duplicate name...) already name the plugin and pass through; anything else the
+    plugin's code raises becomes a :class:`PluginError` naming the plugin and the hook.
+    """
+    refusals: list[PluginError] = []
+
+    def register(*args: Any) -> None:
+        try:
+            adder(impl.plugin_name, *args)
+        except PluginError as exc:
+            refusals.append(exc)
+            raise
+
+    try:
+        impl.function(register=register)
+    except Exception as exc:
+        if any(exc is refusal for refusal in refusals):
+            raise
+        raise PluginError(f"plugin {impl.plugin_name!r}: hook {hook} raised {type(exc).__name__}: {exc}") from exc
 
 
 def make_plugin_manager() -> pluggy.PluginManager:
@@ -231,7 +264,7 @@ def load_plugins(
     ):
         impls = sorted(hook.get_hookimpls(), key=lambda i: order.index(i.plugin_name))
         for impl in impls:
-            impl.function(register=lambda *a, _p=impl.plugin_name, _add=adder: _add(_p, *a))
+            _call_hook(impl, hook.name, adder)
 
     for task, spec in registry.tasks.items():
         for f in spec.fields:

@@ -64,7 +64,7 @@ import torch
 
 from jat_core.cache import KVCache, SlotCache
 from jat_core.codec import ACTION, OBSERVATION
-from jat_core.specs import TaskSpec, check_field_value
+from jat_core.specs import TaskSpec, check_field_value, check_finite, check_task_codecs
 
 
 def resolve_task(task: TaskSpec | str) -> TaskSpec:
@@ -115,6 +115,7 @@ class JatAgent:
         self.task = resolve_task(task)
         if self.task.action is None:
             raise ValueError(f"task {self.task.name!r}: has no action field; an agent needs an RL task")
+        self._check_task_fits(model)
         limit = (model.config.max_position_embeddings + 1) // 2
         if context_steps is None:
             context_steps = min(self.task.context_steps or limit, limit)
@@ -141,12 +142,39 @@ class JatAgent:
         self.processor = processor
         action = self.task.action
         self.action_codec = model.codecs[action.codec]
-        if ACTION not in self.action_codec.roles:
-            raise ValueError(f"task {self.task.name!r}: codec {action.codec!r} of {action.name!r} encodes no actions")
         self.discrete = action.n is not None
         self.action_size = action.n if self.discrete else action.size
         self.num_envs: int | None = None
         self.device, self.dtype = model.device, model.dtype
+        self._check_action_size()
+
+    def _check_task_fits(self, model: Any) -> None:
+        """The model has the task's codecs, in the roles the task uses them, and one observation token per step."""
+        task = self.task
+        check_task_codecs(task, model.codecs, owner="this model")
+        for f, role in [(f, OBSERVATION) for f in task.observation] + [(task.action, ACTION)]:
+            if role not in model.codecs[f.codec].roles:
+                raise ValueError(f"task {task.name!r}: codec {f.codec!r} of {f.name!r} encodes no {role}s")
+        used = sorted({f.codec for f in task.observation})
+        if len(used) > 1:
+            raise ValueError(
+                f"task {task.name!r}: the model takes one observation token per step (one codec), the observation "
+                f"fields use codecs {used}"
+            )
+
+    @torch.inference_mode()
+    def _check_action_size(self) -> None:
+        """The action codec gives as many logits (discrete) or values (continuous) as the action field needs."""
+        action, H = self.task.action, self.model.config.hidden_size
+        probe = self.action_codec.decode(
+            torch.zeros(1, 1, H, dtype=self.dtype, device=self.device), role=ACTION, size=self.action_size
+        )
+        if probe.shape[-1] != self.action_size:
+            what = "logits (n)" if self.discrete else "values"
+            raise ValueError(
+                f"task {self.task.name!r}: action field {action.name!r} needs {self.action_size} {what}, codec "
+                f"{action.codec!r} of this model gives {probe.shape[-1]}"
+            )
 
     # -- episodes --------------------------------------------------------------------------------------------
     @torch.inference_mode()  # like act: the state tensors are created and updated in inference mode only
@@ -208,8 +236,8 @@ class JatAgent:
 
         Raises:
             RuntimeError: ``act`` before ``reset``.
-            ValueError: missing / unknown fields, a wrong shape, dtype or value range (naming the task and field),
-                rewards of the wrong length.
+            ValueError: missing / unknown fields, a wrong shape, dtype or value range, NaN or infinite values
+                (naming the task and field), rewards of the wrong length or not finite.
         """
         self._require_reset("act")
         observations, rewards, batched = self._batch_inputs(observations, rewards)
@@ -267,6 +295,7 @@ class JatAgent:
         r = r.reshape(1) if (not batched and r.ndim == 0) else r
         if r.shape != (N,):
             raise ValueError(f"task {task.name!r}: rewards: expected shape ({N},) (one per env), got {r.shape}")
+        check_finite(r, field=f"task {task.name!r}: rewards")
         return out, torch.from_numpy(r), batched
 
     def _embed_observations(self, observations: dict[str, Any], rewards: torch.Tensor) -> torch.Tensor:

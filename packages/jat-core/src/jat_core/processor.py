@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from jat_core.codec import ACTION, OBSERVATION, SEQUENCE, Codec, SharedParts
-from jat_core.specs import FieldSpec, TaskSpec, check_field_value
+from jat_core.specs import FieldSpec, TaskSpec, check_field_value, check_task_codecs
 
 
 class JatProcessor:
@@ -81,10 +81,7 @@ class JatProcessor:
             return self._codecs[name]
         if not self._build_missing:
             raise ValueError(f"unknown codec {name!r}; this processor's codecs: {sorted(self._codecs)}")
-        if self._registry is None:
-            from jat_core.plugins import load_plugins
-
-            self._registry = load_plugins()
+        registry = self._plugins()
         if self._config is None:
             from jat_core.config import JatConfig
 
@@ -95,8 +92,23 @@ class JatProcessor:
                 wte=nn.Embedding(config.vocab_size, config.hidden_size),
                 head=nn.Linear(config.hidden_size, config.vocab_size, bias=False),
             )
-            self._codecs[name] = self._registry.build_codec(name, config, shared)
+            self._codecs[name] = registry.build_codec(name, config, shared)
         return self._codecs[name]
+
+    def _plugins(self) -> Any:
+        """The plugin registry codecs are built from (loaded on first use)."""
+        if self._registry is None:
+            from jat_core.plugins import load_plugins
+
+            self._registry = load_plugins()
+        return self._registry
+
+    def _check_codecs(self, task: TaskSpec) -> None:
+        """The task's fields use codecs this processor has (or can build from the plugins)."""
+        if self._build_missing:
+            check_task_codecs(task, set(self._codecs) | set(self._plugins().codecs), owner="the loaded plugins")
+        else:
+            check_task_codecs(task, self._codecs, owner="this processor")
 
     # -- tokens ----------------------------------------------------------------------------------------------
     @property
@@ -154,8 +166,8 @@ class JatProcessor:
             ``image_observations`` ``(B, T, 4, 84, 84)`` float for Atari).
 
         Raises:
-            ValueError: a missing or unknown field, a wrong shape, dtype or range (naming task, field, expected
-                and actual), fields with different ``(B, T)``.
+            ValueError: a missing or unknown field, a wrong shape, dtype or range, NaN or infinite values (naming
+                task, field, expected and actual), fields with different ``(B, T)``, a codec the processor lacks.
         """
         names = [f.name for f in task.observation]
         missing = [n for n in names if n not in values]
@@ -164,6 +176,7 @@ class JatProcessor:
             raise ValueError(
                 f"task {task.name!r}: expected observation fields {names}, missing {missing}, unknown {unknown}"
             )
+        self._check_codecs(task)
         groups: dict[str, list[FieldSpec]] = {}
         for f in task.observation:
             groups.setdefault(f.codec, []).append(f)
@@ -187,6 +200,7 @@ class JatProcessor:
         """Actions ``(B, T, *action.shape)`` -> ``{action column: tensor}`` (e.g. ``discrete_actions`` ``(B, T)``)."""
         if task.action is None:
             raise ValueError(f"task {task.name!r}: has no action field (a text task)")
+        self._check_codecs(task)
         arr = self._field_values(task, task.action, values, None)
         codec = self.codec(task.action.codec)
         return {codec.columns[ACTION]: codec.prepare(arr, role=ACTION)}

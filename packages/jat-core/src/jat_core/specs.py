@@ -9,7 +9,7 @@ set, and its weights. Mistakes (a negative dimension, an unknown dtype, a discre
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -258,7 +258,8 @@ def check_field_value(field: FieldSpec, value: Any, *, task: str = "?", batch: t
         batch: leading batch dimensions expected before the field's shape.
 
     Raises:
-        ValueError: naming the task, the field, the expected and actual shape or dtype.
+        ValueError: naming the task, the field, the expected and actual shape, dtype or value range, or the first
+            NaN / infinite value of a float field.
     """
     where = f"task {task!r} field {field.name!r}"
     if field.dtype == "string":
@@ -272,5 +273,52 @@ def check_field_value(field: FieldSpec, value: Any, *, task: str = "?", batch: t
         raise ValueError(f"{where}: expected shape {expected}, got {arr.shape}")
     if arr.dtype.kind not in _NUMPY_KINDS[field.dtype]:
         raise ValueError(f"{where}: expected dtype {field.dtype}, got {arr.dtype}")
+    check_finite(arr, field=where)
     if field.n is not None and arr.size and (arr.min() < 0 or arr.max() >= field.n):
         raise ValueError(f"{where}: expected values in [0, {field.n}), got range [{arr.min()}, {arr.max()}]")
+
+
+def check_finite(values: Any, *, field: str) -> None:
+    """Refuse NaN and infinite values (integer, bool and string values always pass).
+
+    One ``isfinite(...).all()`` per call; the first bad value is looked up only when there is one.
+
+    Args:
+        values: a torch tensor (checked where it lives) or anything ``numpy.asarray`` takes.
+        field: what the values are, for the message: a column, ``"rewards"``, ``"task 'x' field 'y'"``.
+
+    Raises:
+        ValueError: e.g. ``continuous_observations: expected finite values, got NaN at [0, 3, 2]``.
+    """
+    if hasattr(values, "is_floating_point"):  # a torch tensor (torch is not imported here: task listing stays fast)
+        if not values.is_floating_point() or bool(values.isfinite().all()):
+            return
+        index = (~values.isfinite()).nonzero()[0].tolist()
+    else:
+        values = np.asarray(values)
+        if values.dtype.kind != "f" or bool(np.isfinite(values).all()):
+            return
+        index = np.argwhere(~np.isfinite(values))[0].tolist()
+    bad = float(values[tuple(index)])
+    what = "NaN" if math.isnan(bad) else ("inf" if bad > 0 else "-inf")
+    raise ValueError(f"{field}: expected finite values, got {what} at {index}")
+
+
+def check_task_codecs(task: TaskSpec, codecs: Iterable[str], *, owner: str = "this model") -> None:
+    """Check that every field of ``task`` uses a codec in ``codecs`` (a model's or a processor's).
+
+    Args:
+        task: the task.
+        codecs: the codec names available (e.g. ``model.codecs``).
+        owner: who has those codecs, for the message.
+
+    Raises:
+        ValueError: e.g. ``task 'babyai-go-to': field 'discrete_observations' needs codec 'discrete', this model
+            has codecs ['continuous', 'text']``.
+    """
+    available = sorted(codecs)
+    for f in task.fields:
+        if f.codec not in available:
+            raise ValueError(
+                f"task {task.name!r}: field {f.name!r} needs codec {f.codec!r}, {owner} has codecs {available}"
+            )

@@ -16,24 +16,45 @@ Parameter names: ``transformer.*`` (the GPT-Neo trunk, names of transformers' ``
 ONE token table), ``lm_head.weight`` (the token head), ``codecs.<name>.*`` (each codec's own layers).
 ``jat_core.convert`` maps the published checkpoint onto these names.
 
+Bad input is refused, naming the column: NaN or infinite values (in any column, ``rewards``, ``loss_weight``), an
+empty batch (no sample, no step, no token). ``from_pretrained`` is strict (see :meth:`JatModel.from_pretrained`):
+weights from safetensors only, every weight present with its shape, damaged files named (:class:`CheckpointError`).
+
 Importing this module registers the model with ``AutoModel`` and ``AutoModelForCausalLM`` (``model_type="jat"``,
 no remote code).
 """
 
 from __future__ import annotations
 
+import glob
+import json
+import os
 from dataclasses import dataclass, fields
 from typing import Any, NamedTuple
 
 import torch
+from safetensors import SafetensorError, safe_open
 from torch import nn
-from transformers import AutoModel, AutoModelForCausalLM, PreTrainedModel
+from transformers import AutoModel, AutoModelForCausalLM, PreTrainedConfig, PreTrainedModel
 
 from jat_core.codec import ACTION, OBSERVATION, SEQUENCE, Codec, SharedParts
 from jat_core.config import JatConfig
 from jat_core.plugins import Registry, load_plugins
 from jat_core.sequence import deinterleave, extend_mask, interleave, interleave_mask, weighted_mean
+from jat_core.specs import check_finite
 from jat_core.trunk import JatTrunk
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+WEIGHTS_INDEX_FILE = "model.safetensors.index.json"
+#: How many keys an error lists before it counts the rest.
+SHOWN_KEYS = 8
+
+
+class CheckpointError(ValueError, OSError):
+    """A checkpoint that cannot be loaded: a missing, damaged or refused file, or weights that do not fit the model.
+    The message names the file. Both a ``ValueError`` (bad input) and an ``OSError`` (what transformers raises for
+    unreadable files), so that callers catching either see it."""
 
 
 @dataclass
@@ -114,7 +135,12 @@ class JatModel(PreTrainedModel):
     _no_split_modules = ["NeoBlock"]
     _skip_keys_device_placement = ["past_key_values"]
 
-    def __init__(self, config: JatConfig, registry: Registry | None = None) -> None:
+    def __init__(self, config: JatConfig, registry: Registry | None = None, **unknown: Any) -> None:
+        if unknown:  # what from_pretrained(path, **kwargs) does not recognise lands here: a config field's typo
+            name = next(iter(unknown))
+            if name in JatConfig.field_names():
+                raise ValueError(f"JatModel: {name!r} is a config field; set it on the JatConfig, not on the model")
+            raise JatConfig.unknown_field(name, where="JatModel", extra=("registry",))
         super().__init__(config)
         self.transformer = JatTrunk(config)
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
@@ -154,6 +180,56 @@ class JatModel(PreTrainedModel):
     def get_output_embeddings(self) -> nn.Linear:
         """The token head (``lm_head``), not tied to the token table."""
         return self.lm_head
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
+        """Load a saved model: transformers' ``from_pretrained``, strict.
+
+        - Weights come from ``model.safetensors`` (or its shards) only: a pickle ``pytorch_model.bin`` is refused,
+          never opened (unpickling can run code); ``use_safetensors=False`` is an error.
+        - Every weight must be there, with its shape: a missing, unexpected or wrong-shaped weight raises, naming
+          the keys and shapes (transformers would initialise it randomly and only log it).
+          ``ignore_mismatched_sizes=True`` still re-initialises wrong-shaped weights, as documented by transformers.
+        - In a local directory, ``config.json`` must exist, be a JSON object of a ``"jat"`` config, and the
+          safetensors headers must be readable (a truncated file is caught before anything is loaded).
+        - Keyword arguments that are neither loading options, config fields (overrides) nor model arguments
+          (``registry``) are refused, naming the closest config field.
+
+        Args:
+            pretrained_model_name_or_path: a directory written by ``save_pretrained``, or a hub id.
+            *model_args, **kwargs: as transformers' ``from_pretrained``; config overrides and ``registry`` included.
+
+        Returns:
+            The model, or ``(model, loading_info)`` with ``output_loading_info=True``.
+
+        Raises:
+            CheckpointError: a missing, unreadable, non-JSON or pickle file, weights that do not fit (the file named).
+            ValueError: an unknown keyword argument or config override.
+        """
+        if kwargs.pop("use_safetensors", None) is False:
+            raise ValueError("use_safetensors=False: JatModel loads safetensors weights only (pickle files are refused)")
+        want_info = kwargs.pop("output_loading_info", False)
+        allow_mismatched = bool(kwargs.pop("ignore_mismatched_sizes", False))
+        source = None if pretrained_model_name_or_path is None else os.fspath(pretrained_model_name_or_path)
+        given_weights = kwargs.get("state_dict") is not None
+        weights = "state_dict" if given_weights else f"{source}: {WEIGHTS_FILE}"  # what errors name
+        if source is not None and os.path.isdir(source):
+            folder = os.path.join(source, kwargs.get("subfolder") or "")
+            config = kwargs.get("config")
+            if not isinstance(config, PreTrainedConfig):
+                _check_config_file(folder if config is None else os.fspath(config))
+            if not given_weights:
+                weights = _check_weight_files(folder)
+        try:
+            # mismatched sizes are reported in the loading info (checked below) instead of a bare RuntimeError
+            model, info = super().from_pretrained(
+                pretrained_model_name_or_path, *model_args, output_loading_info=True, ignore_mismatched_sizes=True,
+                use_safetensors=True, **kwargs,
+            )
+        except SafetensorError as exc:
+            raise CheckpointError(f"{weights}: not a readable safetensors file, truncated or damaged? ({exc})") from exc
+        _check_loading_info(info, weights, allow_mismatched=allow_mismatched)
+        return (model, info) if want_info else model
 
     def codec_for(self, column: str) -> tuple[Codec, str]:
         """The codec that reads ``column`` and its role there; an unknown column lists the known ones."""
@@ -245,12 +321,16 @@ class JatModel(PreTrainedModel):
             if values is None:
                 continue
             codec, role = self.codec_for(column)
-            if not isinstance(values, torch.Tensor):
-                try:
-                    values = torch.as_tensor(values)
-                except (TypeError, ValueError, RuntimeError) as exc:
-                    raise ValueError(f"{column}: expected an array of numbers, got {type(values).__name__} ({exc})") from None
+            values = _as_tensor(values, column)
+            # RL columns are (B, T, ...), sequence columns (B, ...): a batch of no sample or no step has no loss
+            batch_dims, what = (1, "one sample (B > 0)") if role == SEQUENCE else (2, "one sample and one step (B, T > 0)")
+            if values.dim() >= batch_dims and 0 in values.shape[:batch_dims]:
+                raise ValueError(f"{column}: expected at least {what}, got shape {tuple(values.shape)}")
+            check_finite(values, field=column)
             given[role].append((codec, column, values))
+        if rewards is not None:
+            rewards = _as_tensor(rewards, "rewards")
+            check_finite(rewards, field="rewards")
         rl = given[OBSERVATION] or given[ACTION]
         if rl and given[SEQUENCE]:
             raise ValueError(
@@ -307,6 +387,7 @@ class JatModel(PreTrainedModel):
         if loss_weight is None:
             return None
         w = torch.as_tensor(loss_weight)
+        check_finite(w, field="loss_weight")
         if w.dim() == 1 and w.shape[0] == shape[0]:
             w = w[:, None].expand(shape)
         if tuple(w.shape) != tuple(shape):
@@ -396,6 +477,10 @@ class JatModel(PreTrainedModel):
                 raise ValueError(f"{column}: expected batch size {B} (of {streams[0][1]}), got {e.shape[0]}")
         lengths = [e.shape[1] for e in embeds]
         L = sum(lengths)
+        if L == 0:
+            names = ", ".join(column for _, column, _ in streams)
+            shapes = ", ".join(str(tuple(values.shape)) for _, _, values in streams)
+            raise ValueError(f"{names}: expected at least one token (L > 0), got shape {shapes}")
         predicting = [i for i, (codec, _, _) in enumerate(streams) if SEQUENCE in codec.predicts]
         if len(predicting) > 1:
             raise ValueError(f"a sequence batch may hold one predicted stream, got {[streams[i][1] for i in predicting]}")
@@ -434,6 +519,94 @@ class JatModel(PreTrainedModel):
         elif return_loss:
             raise ValueError(f"no loss: none of the columns {[c for _, c, _ in streams]} is predicted; pass return_loss=False")
         return JatOutput(loss=loss, logits=logits, past_key_values=trunk.past_key_values, hidden_states=trunk.hidden_states)
+
+
+def _as_tensor(values: Any, field: str) -> torch.Tensor:
+    """``values`` as a tensor (tensors pass through); a ValueError naming ``field`` when they are no numbers."""
+    if isinstance(values, torch.Tensor):
+        return values
+    try:
+        return torch.as_tensor(values)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise ValueError(f"{field}: expected an array of numbers, got {type(values).__name__} ({exc})") from None
+
+
+# -- checkpoint files (JatModel.from_pretrained) ----------------------------------------------------------------
+def _check_config_file(path: str) -> None:
+    """``path`` (a directory or the file) holds a ``config.json`` that is a JSON object of a valid JAT config."""
+    file = path if os.path.isfile(path) else os.path.join(path, CONFIG_FILE)
+    if not os.path.isfile(file):
+        raise CheckpointError(f"{file}: no such file; a JatModel directory holds {CONFIG_FILE} and {WEIGHTS_FILE}")
+    try:
+        with open(file, encoding="utf-8") as f:
+            data = json.load(f)
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise CheckpointError(f"{file}: not valid JSON ({exc})") from exc
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{file}: expected a JSON object of config fields, got a JSON {type(data).__name__}")
+    if data.get("model_type", JatConfig.model_type) != JatConfig.model_type:
+        raise CheckpointError(f"{file}: model_type {data['model_type']!r}, expected {JatConfig.model_type!r}")
+    try:
+        JatConfig.from_dict(data)
+    except (ValueError, TypeError) as exc:
+        raise CheckpointError(f"{file}: {exc}") from exc
+
+
+def _check_weight_files(folder: str) -> str:
+    """Check that the safetensors files of the checkpoint in ``folder`` have readable headers; a pickle checkpoint
+    (``pytorch_model*.bin``) is refused without being opened. Returns the weights file (or the shards' index)."""
+    index = os.path.join(folder, WEIGHTS_INDEX_FILE)
+    if os.path.isfile(index):
+        try:
+            with open(index, encoding="utf-8") as f:
+                shards = sorted(set(json.load(f)["weight_map"].values()))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise CheckpointError(f"{index}: expected a JSON object with a 'weight_map' of shard files ({exc!r})") from exc
+        files = [os.path.join(folder, shard) for shard in shards]
+    elif os.path.isfile(os.path.join(folder, WEIGHTS_FILE)):
+        files = [os.path.join(folder, WEIGHTS_FILE)]
+    else:
+        pickles = sorted(glob.glob(os.path.join(glob.escape(folder), "pytorch_model*.bin*")))
+        if pickles:
+            raise CheckpointError(
+                f"{pickles[0]}: a pickle checkpoint, refused (loading a pickle can run code); JatModel loads "
+                f"{WEIGHTS_FILE} only: load it with trusted code and save_pretrained it"
+            )
+        raise CheckpointError(f"{os.path.join(folder, WEIGHTS_FILE)}: no such file (the weights save_pretrained writes)")
+    for file in files:
+        if not os.path.isfile(file):
+            raise CheckpointError(f"{file}: no such file (a shard listed in {index})")
+        try:
+            with safe_open(file, framework="pt") as f:
+                f.keys()
+        except (SafetensorError, OSError) as exc:
+            raise CheckpointError(f"{file}: not a readable safetensors file, truncated or damaged? ({exc})") from exc
+    return index if os.path.isfile(index) else files[0]
+
+
+def _check_loading_info(info: dict[str, Any], weights: str, *, allow_mismatched: bool) -> None:
+    """Raise when transformers' loading info reports missing, unexpected or (unless allowed) wrong-shaped weights.
+
+    Weights that the model ties to others are not reported missing by transformers (JatModel ties none:
+    ``lm_head`` is its own tensor)."""
+
+    def listed(keys: list[str]) -> str:
+        more = f" and {len(keys) - SHOWN_KEYS} more" if len(keys) > SHOWN_KEYS else ""
+        return ", ".join(keys[:SHOWN_KEYS]) + more
+
+    problems = []
+    if info.get("missing_keys"):
+        problems.append(f"missing weights {listed(sorted(info['missing_keys']))}")
+    if info.get("unexpected_keys"):
+        problems.append(f"unexpected weights {listed(sorted(info['unexpected_keys']))}")
+    if info.get("mismatched_keys") and not allow_mismatched:
+        shapes = [
+            f"{key} (model {tuple(model_shape)}, file {tuple(file_shape)})"
+            for key, file_shape, model_shape in sorted(info["mismatched_keys"])
+        ]
+        problems.append(f"wrong shapes {listed(shapes)}")
+    if problems:
+        raise CheckpointError(f"{weights}: the weights do not fit the model: {'; '.join(problems)}")
 
 
 AutoModel.register(JatConfig, JatModel, exist_ok=True)

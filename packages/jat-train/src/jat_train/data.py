@@ -590,6 +590,17 @@ class MultiTaskBatches:
         stream = self.windows[spec.name]
         return collate(spec, [stream.next_window() for _ in range(self.batch_size)], self.processor)
 
+    def skip(self) -> None:
+        """Move past the next batch without building it: its task is drawn and its windows are passed over (a
+        shuffled sampler only moves its cursor; a sequential reader still reads the episodes it passes)."""
+        spec = self.tasks[int(self.rng.choice(len(self.tasks), p=self.probabilities))]
+        stream = self.windows[spec.name]
+        if hasattr(stream, "skip"):
+            stream.skip(self.batch_size)
+        else:
+            for _ in range(self.batch_size):
+                stream.next_window()
+
     def state_dict(self) -> dict:
         """The data position: the task generator's state and each task's stream position (JSON-serialisable)."""
         return {

@@ -29,6 +29,7 @@ import torch
 
 from jat_train import checkpoint as ckpt
 from jat_train.data import DataError, build_batches, open_sources, sample_texts
+from jat_train.loader import BatchLoader
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +65,9 @@ class TrainConfig:
             ``"fp16"``.
         cpu: force the CPU even where an accelerator exists.
         num_threads: torch CPU threads per process (``None``: at most 2).
+        num_workers: DataLoader worker processes building batches ahead of the model (decoding, windowing,
+            collation; :class:`jat_train.loader.BatchLoader`); 0 builds them in the training process. Either way
+            the batches and the resumed position are the same.
         log_every: write a log record every this many steps.
         eval_every, eval_episodes, eval_envs: periodic evaluation with ``jat_train.evaluate.evaluate`` on the
             tasks that have an environment (``eval_every=0``: none).
@@ -95,6 +99,7 @@ class TrainConfig:
     mixed_precision: str = "auto"
     cpu: bool = False
     num_threads: int | None = None
+    num_workers: int = 1
     log_every: int = 1
     eval_every: int = 0
     eval_episodes: int = 4
@@ -105,6 +110,8 @@ class TrainConfig:
         for name in ("max_steps", "save_every", "batch_size", "grad_accum", "log_every"):
             if int(getattr(self, name)) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
+        if int(self.num_workers) < 0:
+            raise ValueError(f"num_workers must be 0 or more, got {self.num_workers!r}")
         if self.kappa is not None and not 0.0 <= self.kappa <= 1.0:
             raise ValueError(f"kappa must be in [0, 1], got {self.kappa!r}")
         if self.mixed_precision not in ("auto", "no", "bf16", "fp16"):
@@ -342,13 +349,16 @@ def train(
     model = build_model(config, tokenizer, registry)
     model.train()
     processor = make_processor(model, tokenizer)
-    batches = build_batches(
-        tasks,
-        sources,
-        processor=processor,
-        batch_size=config.batch_size,
-        max_position_embeddings=model.config.max_position_embeddings,
-        seed=config.seed,
+    batches = BatchLoader(
+        build_batches(
+            tasks,
+            sources,
+            processor=processor,
+            batch_size=config.batch_size,
+            max_position_embeddings=model.config.max_position_embeddings,
+            seed=config.seed,
+        ),
+        num_workers=config.num_workers,
     )
     optimizer = torch.optim.AdamW(
         model.parameters(),
@@ -403,6 +413,7 @@ def train(
         ) from None
     finally:
         log.close()
+        batches.close()
     accelerator.wait_for_everyone()
     return TrainResult(step=step, output_dir=out, checkpoint=last_checkpoint, records=records)
 
@@ -562,6 +573,9 @@ def build_parser():
                    help="auto: bf16 where the device supports it (default: %(default)s)")
     p.add_argument("--cpu", action="store_true", help="train on the CPU even if a GPU is present")
     p.add_argument("--num-threads", type=int, help="torch CPU threads per process (default: at most 2)")
+    p.add_argument("--num-workers", type=int, default=d.num_workers,
+                   help="DataLoader worker processes preparing batches ahead (0: in the training process; "
+                   "default: %(default)s)")
     p.add_argument("--log-every", type=int, default=d.log_every)
     p.add_argument("--eval-every", type=int, default=d.eval_every, help="evaluate every K steps (0: never)")
     p.add_argument("--eval-episodes", type=int, default=d.eval_episodes)

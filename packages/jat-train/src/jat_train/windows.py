@@ -86,6 +86,14 @@ class ShuffledWindows:
         steps = self._episode(episode)
         return Window({k: v[start : start + self.context] for k, v in steps.items()})
 
+    def skip(self, n: int) -> None:
+        """Move past the next ``n`` windows without reading them (what :meth:`next_window` would have given)."""
+        self.cursor += n
+        while self.cursor > len(self._order):
+            self.cursor -= len(self._order)
+            self.epoch += 1
+            self._order = self._epoch_order()
+
     def state_dict(self) -> dict:
         """``{"epoch", "cursor"}``: the position in this rank's shuffled order."""
         return {"epoch": self.epoch, "cursor": self.cursor}

@@ -69,7 +69,7 @@ demo: setup
 		--max-steps $(DEMO_STEPS) --batch-size 16 --learning-rate 1e-3 --warmup-steps 100 --seed 0 \
 		--output-dir $(OUT)/train --save-every 500 --save-total-limit 2 --log-every 20 --num-threads 1
 	$(VENV)/bin/jat-eval --model $(OUT)/train/checkpoint-$(DEMO_STEPS) --tasks $(TASKS) \
-		--episodes $(DEMO_EPISODES) --num-envs 10 --seed 1000 --out $(OUT)/eval
+		--episodes $(DEMO_EPISODES) --num-envs 10 --seed 1000 --data $(OUT)/data --out $(OUT)/eval
 	$(VENV)/bin/jat-report --run $(OUT)/train --eval $(OUT)/eval --out $(OUT)
 
 test: setup

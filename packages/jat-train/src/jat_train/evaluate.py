@@ -456,6 +456,9 @@ def build_parser():
     p.add_argument("--reps", type=int, default=DEFAULT_REPS, help="bootstrap replicates (default 2000)")
     p.add_argument("--device", default=None, help="torch device of the model (default: cuda if available)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--data", default=None, metavar="DIR",
+                   help="the local data the model was trained on (jat-collect's --out): adds each task's data "
+                   "return and data-normalised score, (R - random) / (data - random)")
     add_debug_flag(p)
     return p
 
@@ -546,13 +549,20 @@ def _main(argv: list[str] | None) -> int:
         video_episodes=args.video_episodes,
         agent_kwargs=agent_kwargs,
     )
+    if args.data is not None:
+        from jat_train.datascore import add_data_scores
+
+        add_data_scores(results, tasks, args.data)
     if args.model is not None:
         results["policy"] = args.model
+    if args.model is not None or args.data is not None:
         write_report_files(results, args.out)
     for name, agg in [*results["domains"].items(), ("all", results["all"])]:
         if agg.get("iqm") is not None:
+            data = agg.get("data_normalized_iqm")
             print(
                 f"{name}: IQM {agg['iqm']:.3f} [{agg['ci_low']:.3f}, {agg['ci_high']:.3f}] ({agg['num_tasks']} tasks)"
+                + ("" if data is None else f"; data-normalised IQM {data:.3f}")
             )
     print(f"results in {os.path.join(args.out, 'results.json')}")
     return 0

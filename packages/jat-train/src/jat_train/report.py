@@ -91,19 +91,54 @@ def plot_learning_curve(records: list[dict], out: str | os.PathLike, smooth: int
     return str(out)
 
 
+def plot_task_curves(records: list[dict], out: str | os.PathLike, smooth: int = 10) -> str:
+    """Plot each task's action loss against the step (moving average over the records of that task alone);
+    returns the PNG path. Records of several tasks at once (gradient accumulation) are left out."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    by_task: dict[str, list[tuple[int, float]]] = {}
+    for r in records:
+        if r.get("action_loss") is not None and "," not in str(r.get("task", ",")):
+            by_task.setdefault(r["task"], []).append((r["step"], r["action_loss"]))
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for task, points in sorted(by_task.items()):
+        steps, y = np.array(points, dtype=float).T
+        k = max(1, min(smooth, len(y)))
+        ax.plot(steps[k - 1 :], np.convolve(y, np.ones(k) / k, mode="valid"), label=task)
+    ax.set_yscale("log")
+    ax.set_xlabel("optimisation step")
+    ax.set_ylabel("action loss (moving average)")
+    ax.set_title("Learning curve per task")
+    ax.grid(alpha=0.3)
+    if by_task:
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return str(out)
+
+
 def score_table(results: dict) -> str:
-    """A Markdown table of per-task and per-domain scores from a ``results.json`` dict."""
-    lines = [
-        "| task | episodes | mean return | std | expert-normalised |",
-        "|---|---:|---:|---:|---:|",
-    ]
+    """A Markdown table of per-task and per-domain scores from a ``results.json`` dict (with the data's return
+    and the data-normalised score when ``jat-eval --data`` added them)."""
+    data = any("data_normalized" in r for r in results["tasks"].values())
+    head = "| task | episodes | mean return | std | expert-normalised |" + (
+        " data return | data-normalised |" if data else "")
+    lines = [head, "|---|---:|---:|---:|---:|" + ("---:|---:|" if data else "")]
     for name, r in results["tasks"].items():
-        lines.append(
-            f"| {name} | {r['episodes']} | {r['mean']:.3f} | {r['std']:.3f} | {_fmt(r.get('normalized'))} |"
-        )
-    lines += ["", "| domain | IQM | 95% CI |", "|---|---:|---|"]
+        row = f"| {name} | {r['episodes']} | {r['mean']:.3f} | {r['std']:.3f} | {_fmt(r.get('normalized'))} |"
+        if data:
+            row += f" {_fmt(r.get('data_mean'))} | {_fmt(r.get('data_normalized'))} |"
+        lines.append(row)
+    lines += ["", "| domain | IQM | 95% CI |" + (" data-normalised IQM |" if data else ""),
+              "|---|---:|---|" + ("---:|" if data else "")]
     for name, d in list(results["domains"].items()) + [("**all**", results["all"])]:
-        lines.append(f"| {name} | {_fmt(d.get('iqm'))} | [{_fmt(d.get('ci_low'))}, {_fmt(d.get('ci_high'))}] |")
+        row = f"| {name} | {_fmt(d.get('iqm'))} | [{_fmt(d.get('ci_low'))}, {_fmt(d.get('ci_high'))}] |"
+        lines.append(row + (f" {_fmt(d.get('data_normalized_iqm'))} |" if data else ""))
     return "\n".join(lines)
 
 
@@ -148,11 +183,12 @@ def write_report(run_dir: str | os.PathLike, eval_dir: str | os.PathLike, out: s
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     _atomic(out / "learning_curve.png", lambda tmp: plot_learning_curve(records, tmp))
+    _atomic(out / "task_curves.png", lambda tmp: plot_task_curves(records, tmp))
     if Path(eval_dir).resolve() != out.resolve():
         _atomic(out / "results.json", lambda tmp: shutil.copyfile(results_file, tmp))
         for png in Path(eval_dir).glob("*.png"):
             _atomic(out / png.name, lambda tmp, png=png: shutil.copyfile(png, tmp))
-    plots = sorted(p.name for p in out.glob("*.png") if p.name != "learning_curve.png")
+    plots = sorted(p.name for p in out.glob("*.png") if p.name not in ("learning_curve.png", "task_curves.png"))
     text = [
         "# JAT run report",
         "",
@@ -166,6 +202,8 @@ def write_report(run_dir: str | os.PathLike, eval_dir: str | os.PathLike, out: s
         "## Learning curve",
         "",
         "![learning curve](learning_curve.png)",
+        "",
+        "![learning curve per task](task_curves.png)",
         "",
         "## Plots",
         "",

@@ -1,0 +1,68 @@
+"""Data-normalised scores: a model's return against the return of the episodes it imitated.
+
+The expert-normalised score ``(R - random) / (expert - random)`` mixes two questions: did the model learn its
+data, and was the data good? With local data (``jat-collect``) the second is known: the mean return ``D`` of
+the training episodes. The data-normalised score ``(R - random) / (D - random)`` is 1 when the model acts as
+well as the data it was trained on, whatever the expert's own score; next to the expert-normalised one it tells
+"the model did not learn" (low data-normalised) from "the expert was weak" (data-normalised near 1, expert-
+normalised low).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from jat_core.specs import TaskSpec
+
+from jat_train.data import REWARDS, DataError, LocalEpisodes, open_episodes
+from jat_train.scores import iqm
+
+
+def data_return(task: TaskSpec, data: str) -> float | None:
+    """Mean episode return of ``task``'s local training split under ``data`` (``None``: no local episodes)."""
+    try:
+        source = open_episodes(task, data)
+    except DataError:
+        return None
+    if not isinstance(source, LocalEpisodes) or REWARDS not in source.dataset.column_names:
+        return None
+    returns = [float(np.sum(r)) for r in source.dataset[REWARDS]]
+    return float(np.mean(returns)) if returns else None
+
+
+def data_normalize(value: float, data_mean: float | None, random: float | None) -> float | None:
+    """``(value - random) / (data_mean - random)``, or ``None`` when the data does not beat random."""
+    if data_mean is None or random is None or not data_mean > random:
+        return None
+    return (value - random) / (data_mean - random)
+
+
+def add_data_scores(results: dict[str, Any], tasks: Sequence[TaskSpec], data: str) -> dict[str, Any]:
+    """Add ``data_mean`` and ``data_normalized`` to each task of a ``jat-eval`` results dict, and
+    ``data_normalized_iqm`` (over tasks) to each domain and to ``all``; returns ``results`` (changed in place).
+
+    Args:
+        results: what :func:`jat_train.evaluate.evaluate` returned.
+        tasks: the evaluated tasks.
+        data: the local data root the model was trained on.
+    """
+    by_name = {t.name: t for t in tasks}
+    per_domain: dict[str, list[float]] = {}
+    for name, entry in results["tasks"].items():
+        task = by_name.get(name)
+        if task is None:
+            continue
+        mean = data_return(task, data)
+        random = task.scores.random if task.scores is not None else None
+        entry["data_mean"] = mean
+        entry["data_normalized"] = data_normalize(entry["mean"], mean, random)
+        if entry["data_normalized"] is not None:
+            per_domain.setdefault(task.domain, []).append(entry["data_normalized"])
+    for domain, values in per_domain.items():
+        if domain in results["domains"]:
+            results["domains"][domain]["data_normalized_iqm"] = float(iqm(values))
+    every = [v for values in per_domain.values() for v in values]
+    results["all"]["data_normalized_iqm"] = float(iqm(every)) if every else None
+    return results

@@ -44,7 +44,7 @@ def checkpoint(original, tmp_path):
 
 def refused(folder, *names: str, load=JatModel.from_pretrained, **kwargs) -> str:
     """Load ``folder`` and expect a one-line CheckpointError naming ``names``; the files must be unchanged."""
-    before = snapshot(folder)
+    before = snapshot(folder if os.path.isdir(folder) else os.path.dirname(folder))
     with pytest.raises(CheckpointError) as info:
         load(folder, **kwargs)
     assert isinstance(info.value, ValueError) and isinstance(info.value, OSError)
@@ -52,7 +52,7 @@ def refused(folder, *names: str, load=JatModel.from_pretrained, **kwargs) -> str
     assert "\n" not in message
     for name in names:
         assert str(name) in message, f"{name!r} not in {message!r}"
-    assert snapshot(folder) == before
+    assert snapshot(folder if os.path.isdir(folder) else os.path.dirname(folder)) == before
     return message
 
 
@@ -147,6 +147,22 @@ def test_a_truncated_config_names_the_file(checkpoint):
 def test_a_missing_config_names_the_file(checkpoint):
     os.remove(checkpoint / CONFIG)
     refused(checkpoint, checkpoint / CONFIG, "no such file")
+
+
+@pytest.mark.parametrize("text, what", [(None, "no such file"), ("[1]", "expected a JSON object"),
+                                        ('{"hidden_size": -1}', "JatConfig.hidden_size: expected a positive int"),
+                                        ("{", "not valid JSON")])
+def test_the_config_alone_names_the_file_too(tmp_path, text, what):
+    """``JatConfig.from_pretrained`` on a directory without a good config.json: an error, not the default config."""
+    if text is not None:
+        write(tmp_path / CONFIG, text)
+    refused(tmp_path, tmp_path / CONFIG, what, load=JatConfig.from_pretrained)
+    if text is not None:
+        refused(tmp_path / CONFIG, tmp_path / CONFIG, what, load=JatConfig.from_pretrained)
+
+
+def test_a_config_file_path_loads(checkpoint):
+    assert JatConfig.from_pretrained(checkpoint / CONFIG).hidden_size == 128
 
 
 def test_an_explicit_config_skips_the_file_and_still_checks_the_weights(checkpoint):

@@ -11,6 +11,9 @@ Two presets::
     JatConfig.from_preset("small")                  # the published jat-small shapes (REFERENCE.md section 1)
     JatConfig.from_preset("tiny", vocab_size=512)   # H=128, 2 layers: tests and CPU demos
 
+``JatConfig.from_pretrained`` refuses a local directory without ``config.json``, or a file that is not a JSON
+object of a valid ``"jat"`` config, with a :class:`CheckpointError` naming the file.
+
 Overrides (``from_preset(name, **overrides)``, ``JatConfig.from_pretrained(path, **overrides)``, and so
 ``JatModel.from_pretrained(path, **overrides)``) are checked: an unknown name (a typo such as ``num_layer``) is a
 ``ValueError`` that suggests the closest field, and every override goes through the same validation as a new config.
@@ -22,7 +25,9 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import json
 import math
+import os
 from collections.abc import Iterable
 from typing import Any
 
@@ -43,6 +48,15 @@ PRESETS: dict[str, dict[str, Any]] = {
         "vocab_size": 50257,
     },
 }
+
+
+CONFIG_FILE = "config.json"
+
+
+class CheckpointError(ValueError, OSError):
+    """A checkpoint that cannot be loaded: a missing, damaged or refused file, or weights that do not fit the model.
+    The message names the file. Both a ``ValueError`` (bad input) and an ``OSError`` (what transformers raises for
+    unreadable files), so that callers catching either see it."""
 
 
 #: Keyword arguments that transformers' ``PreTrainedConfig`` takes besides its fields.
@@ -241,6 +255,17 @@ class JatConfig(PreTrainedConfig):
         return config
 
     @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args: Any, **kwargs: Any):
+        """transformers' ``from_pretrained``, checking a local ``config.json`` first (:func:`check_config_file`):
+        a directory without one is an error, not the default config. Overrides are checked as in ``from_dict``."""
+        path = os.fspath(pretrained_model_name_or_path)
+        if os.path.isfile(path):
+            check_config_file(path)
+        elif os.path.isdir(path):
+            check_config_file(os.path.join(path, kwargs.get("subfolder") or "", CONFIG_FILE))
+        return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+
+    @classmethod
     def from_preset(cls, name: str, **overrides: Any) -> JatConfig:
         """Build a config from a named preset.
 
@@ -264,6 +289,31 @@ class JatConfig(PreTrainedConfig):
             if token not in overrides and fields.get("vocab_size", cls.vocab_size) <= 50256:
                 fields[token] = None
         return cls(**fields)
+
+
+def check_config_file(file: str) -> None:
+    """Check that ``file`` (a ``config.json``) exists and is a JSON object of a valid JAT config.
+
+    Keys that are no field are let through: files written by other versions may carry more.
+
+    Raises:
+        CheckpointError: naming the file: missing, not JSON, not an object, another ``model_type``, a bad value.
+    """
+    if not os.path.isfile(file):
+        raise CheckpointError(f"{file}: no such file; a JatModel directory holds {CONFIG_FILE} (save_pretrained writes it)")
+    try:
+        with open(file, encoding="utf-8") as f:
+            data = json.load(f)
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise CheckpointError(f"{file}: not valid JSON ({exc})") from exc
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{file}: expected a JSON object of config fields, got a JSON {type(data).__name__}")
+    if data.get("model_type", JatConfig.model_type) != JatConfig.model_type:
+        raise CheckpointError(f"{file}: model_type {data['model_type']!r}, expected {JatConfig.model_type!r}")
+    try:
+        JatConfig.from_dict(data)
+    except (ValueError, TypeError) as exc:
+        raise CheckpointError(f"{file}: {exc}") from exc
 
 
 AutoConfig.register("jat", JatConfig, exist_ok=True)

@@ -35,26 +35,20 @@ from typing import Any, NamedTuple
 import torch
 from safetensors import SafetensorError, safe_open
 from torch import nn
-from transformers import AutoModel, AutoModelForCausalLM, PreTrainedConfig, PreTrainedModel
+from transformers import AutoModel, AutoModelForCausalLM, PreTrainedModel
 
 from jat_core.codec import ACTION, OBSERVATION, SEQUENCE, Codec, SharedParts
-from jat_core.config import JatConfig
+from jat_core.config import CheckpointError, JatConfig
 from jat_core.plugins import Registry, load_plugins
 from jat_core.sequence import deinterleave, extend_mask, interleave, interleave_mask, weighted_mean
 from jat_core.specs import check_finite
 from jat_core.trunk import JatTrunk
 
-CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 WEIGHTS_INDEX_FILE = "model.safetensors.index.json"
 #: How many keys an error lists before it counts the rest.
 SHOWN_KEYS = 8
 
-
-class CheckpointError(ValueError, OSError):
-    """A checkpoint that cannot be loaded: a missing, damaged or refused file, or weights that do not fit the model.
-    The message names the file. Both a ``ValueError`` (bad input) and an ``OSError`` (what transformers raises for
-    unreadable files), so that callers catching either see it."""
 
 
 @dataclass
@@ -190,8 +184,8 @@ class JatModel(PreTrainedModel):
         - Every weight must be there, with its shape: a missing, unexpected or wrong-shaped weight raises, naming
           the keys and shapes (transformers would initialise it randomly and only log it).
           ``ignore_mismatched_sizes=True`` still re-initialises wrong-shaped weights, as documented by transformers.
-        - In a local directory, ``config.json`` must exist, be a JSON object of a ``"jat"`` config, and the
-          safetensors headers must be readable (a truncated file is caught before anything is loaded).
+        - In a local directory, the safetensors headers must be readable (a truncated file is caught before anything
+          is loaded), and ``config.json`` must exist and hold a valid JAT config (:meth:`JatConfig.from_pretrained`).
         - Keyword arguments that are neither loading options, config fields (overrides) nor model arguments
           (``registry``) are refused, naming the closest config field.
 
@@ -213,13 +207,8 @@ class JatModel(PreTrainedModel):
         source = None if pretrained_model_name_or_path is None else os.fspath(pretrained_model_name_or_path)
         given_weights = kwargs.get("state_dict") is not None
         weights = "state_dict" if given_weights else f"{source}: {WEIGHTS_FILE}"  # what errors name
-        if source is not None and os.path.isdir(source):
-            folder = os.path.join(source, kwargs.get("subfolder") or "")
-            config = kwargs.get("config")
-            if not isinstance(config, PreTrainedConfig):
-                _check_config_file(folder if config is None else os.fspath(config))
-            if not given_weights:
-                weights = _check_weight_files(folder)
+        if source is not None and os.path.isdir(source) and not given_weights:
+            weights = _check_weight_files(os.path.join(source, kwargs.get("subfolder") or ""))
         try:
             # mismatched sizes are reported in the loading info (checked below) instead of a bare RuntimeError
             model, info = super().from_pretrained(
@@ -532,26 +521,6 @@ def _as_tensor(values: Any, field: str) -> torch.Tensor:
 
 
 # -- checkpoint files (JatModel.from_pretrained) ----------------------------------------------------------------
-def _check_config_file(path: str) -> None:
-    """``path`` (a directory or the file) holds a ``config.json`` that is a JSON object of a valid JAT config."""
-    file = path if os.path.isfile(path) else os.path.join(path, CONFIG_FILE)
-    if not os.path.isfile(file):
-        raise CheckpointError(f"{file}: no such file; a JatModel directory holds {CONFIG_FILE} and {WEIGHTS_FILE}")
-    try:
-        with open(file, encoding="utf-8") as f:
-            data = json.load(f)
-    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
-        raise CheckpointError(f"{file}: not valid JSON ({exc})") from exc
-    if not isinstance(data, dict):
-        raise CheckpointError(f"{file}: expected a JSON object of config fields, got a JSON {type(data).__name__}")
-    if data.get("model_type", JatConfig.model_type) != JatConfig.model_type:
-        raise CheckpointError(f"{file}: model_type {data['model_type']!r}, expected {JatConfig.model_type!r}")
-    try:
-        JatConfig.from_dict(data)
-    except (ValueError, TypeError) as exc:
-        raise CheckpointError(f"{file}: {exc}") from exc
-
-
 def _check_weight_files(folder: str) -> str:
     """Check that the safetensors files of the checkpoint in ``folder`` have readable headers; a pickle checkpoint
     (``pytorch_model*.bin``) is refused without being opened. Returns the weights file (or the shards' index)."""

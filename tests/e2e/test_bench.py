@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -42,3 +43,40 @@ def test_agent_bench_reports_speedups_and_the_per_env_cost():
         assert "fixed_ms" not in one and one["throughput_vs_1_env"] == 1.0
         fit = three["fixed_ms"] + 3 * three["per_env_ms"]
         assert abs(fit - three["ms_per_step"]) < 1e-2  # the line passes through both measurements
+
+
+GPU_FIELDS = ("case", "preset", "device", "precision", "batch", "tokens_per_step", "step_s", "tokens_per_s", "tflops",
+              "peak_tflops", "mfu", "model_tflops", "model_mfu")
+
+
+def check_gpu_rows(rows: list[dict], tasks: list[str]) -> None:
+    """One row per task, then the overall one; every field there, rates positive and finite."""
+    assert [r["case"] for r in rows] == [*tasks, "overall"]
+    for row in rows:
+        for key in GPU_FIELDS:
+            assert key in row, (row["case"], key)
+        assert row["preset"] == "tiny" and row["device"] == "cpu" and row["batch"] == 1 and row["peak_tflops"] == 1
+        for key in ("tokens_per_s", "mfu", "step_s", "tflops", "model_mfu", "loss"):
+            assert math.isfinite(row[key]) and row[key] > 0, (row["case"], key, row[key])
+        assert row["mfu"] == pytest.approx(row["tflops"] / row["peak_tflops"], rel=1e-3)
+        assert row["steps"] >= (2 if row["case"] != "overall" else 2 * len(tasks))
+    by_case = {r["case"]: r for r in rows}
+    for task in tasks:  # 2 tokens per RL step (observation + action), 1 per text token
+        expected = {"continuous": 512, "babyai": 512, "atari": 64, "text": 512}[task]
+        assert by_case[task]["tokens_per_step"] == expected
+
+
+GPU_SMOKE = ("--preset", "tiny", "--device", "cpu", "--steps", "2", "--warmup", "1", "--batch-size", "1", "--no-compile",
+             "--peak-tflops", "1")
+
+
+def test_gpu_bench_trains_every_modality_in_process_on_cpu():
+    rows = run_json("gpu.py", *GPU_SMOKE, "--num-workers", "0")
+    check_gpu_rows(rows, ["continuous", "babyai", "atari", "text"])
+    assert rows[-1]["num_workers"] == 0 and rows[-1]["compile"] == "off"
+
+
+def test_gpu_bench_reads_batches_from_a_dataloader_worker():
+    rows = run_json("gpu.py", *GPU_SMOKE, "--num-workers", "1", "--tasks", "continuous,atari", "--frames", "uint8")
+    check_gpu_rows(rows, ["continuous", "atari"])
+    assert rows[-1]["num_workers"] == 1

@@ -52,6 +52,10 @@ DEMO_STEPS ?= 2000
 DEMO_EPISODES ?= 20
 BABYAI_EPISODES ?= 1000
 OTHER_EPISODES ?= 100
+DEMO_PRESET ?= tiny
+DEMO_MODEL ?=
+DEMO_LR ?= 1e-3
+DEMO_BATCH ?= 16
 comma := ,
 space := $(subst ,, )
 TASK_WORDS := $(subst $(comma),$(space),$(TASKS))
@@ -65,8 +69,8 @@ demo: setup
 	$(VENV)/bin/jat-plugins
 	$(if $(BABYAI_TASKS),$(VENV)/bin/jat-collect --tasks $(BABYAI_TASKS) --episodes $(BABYAI_EPISODES) --out $(OUT)/data --seed 0)
 	$(if $(OTHER_TASKS),$(VENV)/bin/jat-collect --tasks $(OTHER_TASKS) --episodes $(OTHER_EPISODES) --out $(OUT)/data --seed 0)
-	$(VENV)/bin/jat-train --tasks $(TASKS) --data $(OUT)/data --preset tiny --tokenizer bpe:512 \
-		--max-steps $(DEMO_STEPS) --batch-size 16 --learning-rate 1e-3 --warmup-steps 100 --seed 0 \
+	$(VENV)/bin/jat-train --tasks $(TASKS) --data $(OUT)/data --preset $(DEMO_PRESET) $(DEMO_MODEL) --tokenizer bpe:512 \
+		--max-steps $(DEMO_STEPS) --batch-size $(DEMO_BATCH) --learning-rate $(DEMO_LR) --warmup-steps 100 --seed 0 \
 		--output-dir $(OUT)/train --save-every 500 --save-total-limit 2 --log-every 20 --num-threads 1
 	$(VENV)/bin/jat-eval --model $(OUT)/train/checkpoint-$(DEMO_STEPS) --tasks $(TASKS) \
 		--episodes $(DEMO_EPISODES) --num-envs 10 --seed 1000 --data $(OUT)/data --out $(OUT)/eval

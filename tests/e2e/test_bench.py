@@ -80,3 +80,13 @@ def test_gpu_bench_reads_batches_from_a_dataloader_worker():
     rows = run_json("gpu.py", *GPU_SMOKE, "--num-workers", "1", "--tasks", "continuous,atari", "--frames", "uint8")
     check_gpu_rows(rows, ["continuous", "atari"])
     assert rows[-1]["num_workers"] == 1
+
+
+def test_train_step_bench_compares_fp32_and_bf16_on_the_same_batch():
+    rows = run_json("train_step.py", "--preset", "tiny", "--cases", "continuous,atari", "--repeats", "1")
+    assert [r["case"] for r in rows] == ["continuous", "atari"]
+    for row in rows:
+        assert row["fp32_s"] > 0 and row["bf16_s"] > 0
+        assert row["speedup"] == pytest.approx(row["fp32_s"] / row["bf16_s"], rel=0.05)
+        # bf16 autocast computes the same loss to bf16 precision
+        assert math.isfinite(row["loss_bf16"]) and row["loss_bf16"] == pytest.approx(row["loss_fp32"], rel=0.05)

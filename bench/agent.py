@@ -15,7 +15,10 @@ frames / 18 actions) and each number of envs, one random model of the preset pla
     python bench/agent.py --preset tiny --json
     python bench/agent.py --preset small --cases continuous --envs 1 --steps 32 --baseline-steps 2
 
-JSON fields (one object per case): ``case, preset, num_envs, context_steps, steps, ms_per_step,
+``--dtype bf16`` acts with bf16 weights and cache (``model.to(torch.bfloat16)``) and adds
+``agreement_with_fp32`` (1-env rows): how often its action equals the fp32 model's on the same observations.
+
+JSON fields (one object per case): ``case, preset, num_envs, context_steps, steps, ms_per_step, dtype,
 baseline_ms_per_step, speedup`` (baseline / ours), ``env_steps_per_s``, ``throughput_vs_1_env`` (env-steps per
 second relative to the same case with 1 env, when measured) and ``reference_ms_per_action`` (the reference
 code's incremental API on this kind of machine, 1 env, REFERENCE.md section 6).
@@ -103,6 +106,20 @@ def time_ours(
     return best, steps
 
 
+def agreement(model, reference, task, tokenizer, pool, steps: int) -> float:
+    """How often ``model`` picks ``reference``'s action, both fed the same observations for ``steps`` steps (each
+    keeps its own action history); for continuous actions, the fraction of steps whose actions agree within 0.05."""
+    agents = [m.agent(task, tokenizer=tokenizer, context_steps=steps) for m in (model, reference)]
+    for a in agents:
+        a.reset(1)
+    same = []
+    rewards = np.ones(1, dtype=np.float32)
+    for t in range(steps):
+        x, y = (a.act(pool[t % POOL], rewards) for a in agents)
+        same.append(bool(np.all(x == y)) if task.action.n else bool(np.abs(x - y).max() <= 0.05))
+    return round(float(np.mean(same)), 3)
+
+
 def time_baseline(model, task, tokenizer, pool, n: int, context: int, steps: int) -> float:
     """ms per step of the naive agent: one full forward over the last ``context`` steps for every action."""
     processor = JatProcessor.from_model(model, tokenizer)
@@ -125,7 +142,7 @@ def time_baseline(model, task, tokenizer, pool, n: int, context: int, steps: int
             batch |= processor.prepare_rewards(rewards)
             pred = model(**batch, return_loss=False).pred_actions[:, -1]
             chosen = pred[:, : action.n].argmax(-1) if action.n else pred.clamp(action.low, action.high)
-        actions[:, -1] = chosen.numpy()
+        actions[:, -1] = chosen.float().numpy()
         times.append(1e3 * (time.perf_counter() - start))
     return min(times)  # as for ours: the least disturbed step
 
@@ -140,6 +157,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed runs of ours; the fastest counts")
     parser.add_argument("--baseline-steps", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32",
+                        help="weights and cache of the model that acts (bf16: half the bytes to stream per step)")
     parser.add_argument("--json", action="store_true", help="one JSON object per case")
     args = parser.parse_args(argv)
 
@@ -147,6 +166,11 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(0)
     tokenizer = build_tokenizer([" ".join(WORDS)] * 20, vocab_size=300)
     model = JatModel(JatConfig.from_preset(args.preset)).eval()
+    reference = model  # fp32, for the agreement of bf16 actions
+    if args.dtype == "bf16":
+        model = JatModel(JatConfig.from_preset(args.preset)).eval()
+        model.load_state_dict(reference.state_dict())
+        model = model.to(torch.bfloat16)
     rng = np.random.default_rng(0)
     ours_1_env: dict[str, float] = {}  # case -> ms per step with 1 env
     for case in args.cases.split(","):
@@ -163,8 +187,10 @@ def main(argv: list[str] | None = None) -> None:
                 "ms_per_step": round(ours, 3), "baseline_ms_per_step": round(base, 3),
                 "speedup": round(base / ours, 2), "env_steps_per_s": round(rate, 1),
                 "throughput_vs_1_env": round(n * ours_1_env[case] / ours, 2) if case in ours_1_env else None,
-                "reference_ms_per_action": REFERENCE_MS[args.preset][case],
+                "reference_ms_per_action": REFERENCE_MS[args.preset][case], "dtype": args.dtype,
             }
+            if args.dtype != "fp32" and n == 1:
+                row["agreement_with_fp32"] = agreement(model, reference, task, tokenizer, pool, args.context)
             if n > 1 and case in ours_1_env:
                 per_env = (ours - ours_1_env[case]) / (n - 1)
                 row |= {"fixed_ms": round(ours_1_env[case] - per_env, 3), "per_env_ms": round(per_env, 3)}

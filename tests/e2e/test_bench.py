@@ -90,3 +90,11 @@ def test_train_step_bench_compares_fp32_and_bf16_on_the_same_batch():
         assert row["speedup"] == pytest.approx(row["fp32_s"] / row["bf16_s"], rel=0.05)
         # bf16 autocast computes the same loss to bf16 precision
         assert math.isfinite(row["loss_bf16"]) and row["loss_bf16"] == pytest.approx(row["loss_fp32"], rel=0.05)
+
+
+def test_agent_bench_acts_in_bf16_and_reports_agreement():
+    rows = run_json("agent.py", "--preset", "tiny", "--cases", "continuous,atari", "--envs", "1", "--context", "6",
+                    "--steps", "3", "--repeats", "1", "--baseline-steps", "1", "--dtype", "bf16")
+    for row in rows:
+        assert row["dtype"] == "bf16" and row["ms_per_step"] > 0
+        assert 0.0 <= row["agreement_with_fp32"] <= 1.0

@@ -98,3 +98,24 @@ def test_agent_bench_acts_in_bf16_and_reports_agreement():
     for row in rows:
         assert row["dtype"] == "bf16" and row["ms_per_step"] > 0
         assert 0.0 <= row["agreement_with_fp32"] <= 1.0
+
+
+EVAL_FIELDS = ("mode", "num_envs", "tasks", "episodes", "env_steps", "seconds", "env_steps_per_s",
+               "speedup_vs_reference", "env_share")
+
+
+def test_eval_bench_times_every_mode_on_real_envs():
+    rows = run_json("eval.py", "--tasks", "babyai-go-to-local,metaworld-reach", "--episodes", "2",
+                    "--max-steps-per-episode", "5", "--num-envs", "2")
+    assert [(r["mode"], r["num_envs"]) for r in rows] == [("reference", 1), ("batched", 2), ("async", 2),
+                                                          ("envs_only", 2)]
+    for row in rows:
+        for key in EVAL_FIELDS:
+            assert key in row, (row["mode"], key)
+        assert row["tasks"] == 2 and row["episodes"] == 2
+        assert 2 * 2 <= row["env_steps"] <= 2 * 2 * 5  # 2 tasks x 2 episodes of 1 to 5 steps (the cap)
+        for key in ("seconds", "env_steps_per_s", "speedup_vs_reference", "env_share"):
+            assert math.isfinite(row[key]) and row[key] > 0, (row["mode"], key, row[key])
+        assert row["env_steps_per_s"] == pytest.approx(row["env_steps"] / row["seconds"], rel=0.01)
+    by_mode = {r["mode"]: r for r in rows}
+    assert by_mode["reference"]["speedup_vs_reference"] == 1.0 and by_mode["envs_only"]["env_share"] == 1.0

@@ -77,3 +77,8 @@ def test_cli_saved_model(tmp_path):
     assert results["policy"] == str(tmp_path / "model")
     lengths = results["tasks"][TASK]["episode_lengths"]
     assert results["tasks"][TASK]["episodes"] == 3 and len(lengths) == 3 and all(1 <= n <= 5 for n in lengths)
+    # the same model acting with bf16 weights (half the bytes per step)
+    out16 = tmp_path / "eval-bf16"
+    assert eval_main([*argv, "--max-steps-per-episode", "5", "--device", "cpu", "--dtype", "bf16", "--out",
+                      str(out16), "--no-progress"]) == 0
+    assert json.loads((out16 / "results.json").read_text())["tasks"][TASK]["episodes"] == 3

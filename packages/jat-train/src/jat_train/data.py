@@ -2,10 +2,25 @@
 
 The pipeline, top to bottom:
 
-1. :func:`open_episodes` opens one task's episodes (one row = one episode) for this rank: from the hub
-   (``datasets.load_dataset(repo, config, streaming=True)``, sharded with ``split_dataset_by_node``) as a
-   :class:`StreamEpisodes`, or from a local directory written by ``jat-collect`` (``save_to_disk``) as a
-   :class:`LocalEpisodes` (reshuffled each epoch, every ``world_size``-th episode for each rank).
+1. :func:`open_episodes` opens one task's episodes (one row = one episode) for this rank, from one of:
+
+   - the hub, ``data="hub"``: ``datasets.load_dataset(repo, config, split=..., streaming=...)`` with the
+     task's ``spec.dataset`` repo (``jat-project/jat-dataset``) and config (one per task);
+   - a mirror or a local replica of that repository, ``data="hub:<repo id or directory>"``: the very same call
+     with that repo id or directory in place of the task's repo. A replica is a directory laid out as the hub
+     repo is: a ``README.md`` whose YAML front matter declares the configs (``configs: - config_name: X
+     data_files: - split: train path: X/train-*``) and parquet shards ``X/train-0000N-of-0000M.parquet``. It
+     may hold only the configs of the tasks trained on; e.g., on a machine with hub access,
+     ``hf download jat-project/jat-dataset --repo-type dataset --include README.md --include 'CONFIG/*'
+     --local-dir DIR``, then train anywhere with ``--data hub:DIR``;
+   - a local directory written by ``jat-collect`` (``save_to_disk``), ``data=DIR``.
+
+   Hub data stream by default (``streaming=True``): a :class:`StreamEpisodes` (the rows through a shuffle
+   buffer of ``shuffle_buffer`` episodes, split across ranks with ``split_dataset_by_node``). Without streaming
+   (``--no-hub-streaming``) the config's split is downloaded (or read from the replica) into the ``datasets``
+   cache as a map-style data set and read like local data: a :class:`LocalEpisodes` (reshuffled each epoch,
+   every ``world_size``-th episode for each rank; its RL windows then drawn by
+   :class:`jat_train.windows.ShuffledWindows`).
 2. :class:`TaskWindows` checks each episode against its task's spec (a mismatch names task, episode and field),
    shifts the rewards so that observation ``t`` carries the reward received before it (``[0] + r[:-1]``), and
    cuts it into windows of ``context`` timesteps, keeping every piece (the last one is shorter). Text tasks are
@@ -16,12 +31,14 @@ The pipeline, top to bottom:
    into model tensors by the processor (which knows the columns; this module names none).
 
 Every stage has a ``state_dict()``/``load_state_dict()``: the data position saved in checkpoints, so that a
-resumed run sees exactly the batches an uninterrupted run would have seen.
+resumed run sees exactly the batches an uninterrupted run would have seen (streamed hub data through a shuffle
+buffer: exactly from the next epoch on, see :class:`StreamEpisodes`).
 """
 
 from __future__ import annotations
 
 import copy
+import inspect
 import os
 import zlib
 from collections.abc import Iterator
@@ -36,6 +53,11 @@ from jat_core.specs import FieldSpec, TaskSpec, check_field_value
 #: The data-set column holding per-step rewards (as received after each action).
 REWARDS = "rewards"
 SPLIT = "train"
+#: ``data`` value (and prefix, ``hub:<repo id or directory>``) of the hub path.
+HUB = "hub"
+#: Episodes in a streamed task's shuffle buffer (an episode of image observations can be megabytes, and each
+#: task of each rank has its own buffer).
+SHUFFLE_BUFFER = 16
 
 
 class DataError(ValueError):
@@ -49,6 +71,35 @@ def hub_hint(tasks: list[str]) -> str:
         f"collect the episodes locally with `jat-collect --tasks {names} --out DIR` "
         f"and train from them with `--data DIR`"
     )
+
+
+def mirror_hint(spec: TaskSpec) -> str:
+    """How to train from a copy of the task's hub repository (made where the hub is reachable)."""
+    repo = spec.dataset.repo if spec.dataset is not None else "REPO"
+    config = spec.dataset.config if spec.dataset is not None else spec.name
+    return (
+        f"or copy its hub data where the hub is reachable (`hf download {repo} --repo-type dataset --include "
+        f"README.md --include '{config}/*' --local-dir DIR`) and train from the copy with `--data hub:DIR`"
+    )
+
+
+def hub_repo(data: str) -> tuple[bool, str | None]:
+    """Whether ``data`` names the hub path, and the repo id or directory it puts in place of the task's repo.
+
+    ``"hub"``: ``(True, None)`` (each task's own repo); ``"hub:<repo id or directory>"``: ``(True, that)`` (``~``
+    expanded); anything else (a ``jat-collect`` directory): ``(False, None)``.
+
+    Raises:
+        DataError: ``"hub:"`` with nothing after it.
+    """
+    if data == HUB:
+        return True, None
+    if not data.startswith(HUB + ":"):
+        return False, None
+    repo = data[len(HUB) + 1 :].strip()
+    if not repo:
+        raise DataError(f"--data {data!r}: expected 'hub', 'hub:<repo id or local directory>' or a directory")
+    return True, os.path.expanduser(repo)
 
 
 # -- 1. episode sources --------------------------------------------------------------------------------------
@@ -119,46 +170,105 @@ class LocalEpisodes:
 
 
 class StreamEpisodes:
-    """Episodes of a ``datasets.IterableDataset`` (hub streaming), this rank's part of it.
+    """Episodes of a ``datasets.IterableDataset`` (hub streaming), this rank's part of it, shuffled.
 
-    The stream is split across ranks with ``datasets.distributed.split_dataset_by_node`` and restarted (with
-    ``set_epoch``) when exhausted. Its position is the data set's own ``state_dict``.
+    The stream goes through a shuffle buffer of ``shuffle_buffer`` episodes
+    (``IterableDataset.shuffle(generator=..., buffer_size=shuffle_buffer)``, seeded by the run's seed and the task
+    name, the same on every rank), which also shuffles the order of the shards. The buffer is filled from one shard
+    at a time (``max_buffer_input_shards=1`` where ``datasets`` has it: its default interleaves up to 10 shards,
+    each with a reader thread and a connection, for every task, and sleeps 5 s each time they run out). The
+    stream is then split across ranks with ``datasets.distributed.split_dataset_by_node`` (disjoint parts: whole
+    shards when their number divides ``world_size``, else every ``world_size``-th row), and restarted with
+    ``set_epoch`` when exhausted (a new shard order and new buffer draws each epoch). Its position is the data
+    set's own ``state_dict``.
+
+    The rows are read with ``IterableDataset.iter(batch_size=1)``, not ``iter(dataset)``: inside a
+    ``torch.utils.data.DataLoader`` worker (``jat-train --num-workers``) the latter would give each worker only
+    its share of the shards (and its own shuffle seed), while every worker of :class:`jat_train.loader.BatchLoader`
+    must walk the whole sequence of this rank, the same as in the training process.
+
+    Resuming (``load_state_dict``): ``datasets`` saves how far the stream was read, not the episodes waiting in
+    the shuffle buffer ("examples from shuffle buffers are lost when resuming and the buffers are refilled with
+    new data", ``IterableDataset.state_dict``), and its buffer restarts its random draws. So, with a buffer of
+    more than one episode, the rest of the epoch being read at the checkpoint is not the one an uninterrupted
+    run reads: checked with datasets 5.2 (``tests/train/test_hub_replica.py``), up to ``shuffle_buffer``
+    episodes of that epoch are skipped and up to ``shuffle_buffer`` come a second time, the others in another
+    order, and the episode being cut into windows at the checkpoint may be replaced by another one (whose first
+    windows are then passed over). Every later epoch is exactly the uninterrupted run's. With
+    ``shuffle_buffer=0`` (no buffer: the shards in file order, then a new shard order each epoch) or ``1``
+    (a new shard order each epoch, rows in file order within a shard), resuming is exact.
 
     Args:
         dataset: the streamed episodes.
-        task: task name (names errors).
+        task: task name (names errors, seeds the shuffle buffer).
         rank, world_size: this process's part.
+        seed: base seed of the shuffle buffer.
+        shuffle_buffer: episodes in the shuffle buffer (0: none).
+        hint: how to get the data another way, appended to errors (default: :func:`hub_hint`).
     """
 
-    def __init__(self, dataset, *, task: str, rank: int = 0, world_size: int = 1):
+    def __init__(
+        self,
+        dataset,
+        *,
+        task: str,
+        rank: int = 0,
+        world_size: int = 1,
+        seed: int = 0,
+        shuffle_buffer: int = 0,
+        hint: str | None = None,
+    ):
         from datasets.distributed import split_dataset_by_node
 
+        if shuffle_buffer < 0:
+            raise ValueError(f"task {task!r}: shuffle_buffer must be >= 0, got {shuffle_buffer}")
+        if shuffle_buffer:
+            generator = np.random.default_rng(task_seed(seed, task))
+            one_shard = {}  # datasets >= 4.x: fill the buffer from one shard at a time (see the docstring)
+            if "max_buffer_input_shards" in inspect.signature(dataset.shuffle).parameters:
+                one_shard["max_buffer_input_shards"] = 1
+            dataset = dataset.shuffle(generator=generator, buffer_size=shuffle_buffer, **one_shard)
         if world_size > 1:
             dataset = split_dataset_by_node(dataset, rank=rank, world_size=world_size)
         self.dataset = dataset.with_format("numpy")
-        self.task = task
+        self.task, self.shuffle_buffer = task, shuffle_buffer
+        self.hint = hint if hint is not None else hub_hint([task])
         self.epoch, self.count = 0, 0  # count: episodes read in this epoch
         self._it: Iterator | None = None
 
     def next_episode(self) -> tuple[int, dict[str, Any]]:
-        """The next streamed episode, ``(index within this rank's epoch, row)``."""
+        """The next streamed episode, ``(index within this rank's epoch, row)``.
+
+        Raises:
+            DataError: the stream holds no episode for this rank, or reading it failed (the connection, a damaged
+                shard): naming the task and how to get the data another way.
+        """
         for _ in range(2):
-            if self._it is None:
-                self._it = iter(self.dataset)
             try:
-                row = next(self._it)
+                if self._it is None:
+                    self._it = self.dataset.iter(batch_size=1)
+                row = {name: values[0] for name, values in next(self._it).items()}
             except StopIteration:
                 if self.count == 0:
-                    raise DataError(f"task {self.task!r}: the stream holds no episode for this rank") from None
+                    raise DataError(
+                        f"task {self.task!r}: the stream holds no episode for this rank; {self.hint}"
+                    ) from None
                 self.epoch, self.count, self._it = self.epoch + 1, 0, None
                 self.dataset.set_epoch(self.epoch)
                 continue
+            except Exception as exc:  # a dropped connection, a damaged parquet shard, an undecodable image...
+                self._it = None
+                raise DataError(
+                    f"task {self.task!r}: reading its streamed episodes failed after episode {self.count} of epoch "
+                    f"{self.epoch} ({type(exc).__name__}: {exc}); {self.hint}"
+                ) from exc
             self.count += 1
             return self.count - 1, row
         raise AssertionError("unreachable")
 
     def state_dict(self) -> dict:
-        """``{"epoch", "count", "dataset"}`` (the data set's own position)."""
+        """``{"epoch", "count", "dataset"}`` (the data set's own position; see the class docstring for what it
+        restores with a shuffle buffer)."""
         return {"epoch": self.epoch, "count": self.count, "dataset": copy.deepcopy(self.dataset.state_dict())}
 
     def load_state_dict(self, state: dict) -> None:
@@ -170,38 +280,73 @@ class StreamEpisodes:
 
 
 def open_episodes(
-    spec: TaskSpec, data: str, *, split: str = SPLIT, rank: int = 0, world_size: int = 1, seed: int = 0
+    spec: TaskSpec,
+    data: str,
+    *,
+    split: str = SPLIT,
+    rank: int = 0,
+    world_size: int = 1,
+    seed: int = 0,
+    streaming: bool = True,
+    shuffle_buffer: int = SHUFFLE_BUFFER,
 ) -> EpisodeSource:
     """Open one task's episodes for this rank.
 
     Args:
         spec: the task; its ``dataset`` names the hub repo/config and the local directory name.
-        data: ``"hub"`` to stream from the hub, else a local root directory (``DIR/<task>/``, as ``jat-collect``
-            writes it: a ``DatasetDict`` saved with ``save_to_disk``, or a single ``Dataset``).
+        data: ``"hub"`` (the task's hub repo), ``"hub:<repo id or directory>"`` (the same
+            ``datasets.load_dataset`` call with that repo id, or a local replica of the repo, in place of the
+            task's repo: see the module docstring), else a local root directory (``DIR/<task>/``, as
+            ``jat-collect`` writes it: a ``DatasetDict`` saved with ``save_to_disk``, or a single ``Dataset``).
         split: the split to read.
         rank, world_size: this process's shard.
-        seed: shuffling seed (local data).
+        seed: shuffling seed.
+        streaming: hub data only: stream them (a :class:`StreamEpisodes`) or download the split first (a
+            :class:`LocalEpisodes`).
+        shuffle_buffer: streamed hub data only: episodes in the shuffle buffer (0: none, exact resume; see
+            :class:`StreamEpisodes`).
 
     Returns:
         An :class:`EpisodeSource`.
 
     Raises:
         DataError: no such directory or split, an empty split, a damaged local data set (the message names
-            the file), or the hub is unreachable (the message says how to collect the data locally instead).
+            the file), or the hub (or the replica) cannot be read (the message says how to get the data offline).
     """
-    if data == "hub":
+    is_hub, override = hub_repo(data)
+    if is_hub:
         if spec.dataset is None:
             raise DataError(f"task {spec.name!r} names no hub data set; {hub_hint([spec.name])}")
         import datasets
 
-        try:
-            stream = datasets.load_dataset(spec.dataset.repo, spec.dataset.config, split=split, streaming=True)
-        except Exception as exc:  # offline, unknown repo/config: all end here, with the way out
+        repo, config = override or spec.dataset.repo, spec.dataset.config
+        hint = f"{hub_hint([spec.name])}, {mirror_hint(spec)}"
+        where = "from the hub" if override is None or not os.path.isdir(override) else "from the local copy"
+        if override is not None:
+            from jat_core.cli import looks_like_local_path
+
+            if looks_like_local_path(override) and not os.path.isdir(override):
+                raise DataError(
+                    f"task {spec.name!r}: --data hub:{override}: no such directory (a local copy of the hub "
+                    f"repository {spec.dataset.repo!r}: README.md declaring its configs, <config>/<split>-*.parquet "
+                    f"shards); {hint}"
+                )
+        try:  # the one call a hub run makes, whatever the repo and the mode
+            loaded = datasets.load_dataset(repo, config, split=split, streaming=streaming)
+        except Exception as exc:  # offline, unknown repo/config/split, a replica without that config...
+            verb = "stream" if streaming else "load"
             raise DataError(
-                f"task {spec.name!r}: could not stream {spec.dataset.repo!r} (config {spec.dataset.config!r}) "
-                f"from the hub ({type(exc).__name__}: {exc}); {hub_hint([spec.name])}"
+                f"task {spec.name!r}: could not {verb} {repo!r} (config {config!r}, split {split!r}) {where} "
+                f"({type(exc).__name__}: {exc}); {hint}"
             ) from exc
-        return StreamEpisodes(stream, task=spec.name, rank=rank, world_size=world_size)
+        if streaming:
+            return StreamEpisodes(loaded, task=spec.name, rank=rank, world_size=world_size, seed=seed,
+                                  shuffle_buffer=shuffle_buffer, hint=hint)
+        if len(loaded) == 0:
+            raise DataError(
+                f"task {spec.name!r}: the {split!r} split of {repo!r} (config {config!r}) holds no episode; {hint}"
+            )
+        return LocalEpisodes(loaded, task=spec.name, rank=rank, world_size=world_size, seed=seed)
 
     import datasets
 
@@ -616,13 +761,14 @@ class MultiTaskBatches:
                 self.windows[name].load_state_dict(s)
 
 
-def sample_texts(tasks: list[TaskSpec], data: str, *, episodes: int = 200) -> list[str]:
+def sample_texts(tasks: list[TaskSpec], data: str, *, episodes: int = 200, streaming: bool = True) -> list[str]:
     """Distinct strings of the tasks' string fields in their first ``episodes`` episodes (to train a tokenizer).
 
     Args:
         tasks: task specs; only their ``string`` fields are read.
-        data: ``"hub"`` or a local root directory.
+        data: ``"hub"``, ``"hub:<repo id or directory>"`` or a local root directory (see :func:`open_episodes`).
         episodes: episodes read per task.
+        streaming: hub data only: stream them or read the downloaded split (see :func:`open_episodes`).
 
     Returns:
         The strings, in order of first appearance.
@@ -632,26 +778,36 @@ def sample_texts(tasks: list[TaskSpec], data: str, *, episodes: int = 200) -> li
         names = [f.name for f in spec.fields if f.dtype == "string"]
         if not names:
             continue
-        source = open_episodes(spec, data)
+        source = open_episodes(spec, data, streaming=streaming)
         for _ in range(episodes):
             _, row = source.next_episode()
             for name in names:
                 for text in np.asarray(row.get(name, []), dtype=object).reshape(-1):
                     seen.setdefault(str(text), None)
-            if isinstance(source, LocalEpisodes) and source.epoch > 0:
+            if getattr(source, "epoch", 0) > 0:  # all of a small data set read
                 break
     return list(seen)
 
 
 def open_sources(
-    tasks: list[TaskSpec], data: str, *, rank: int = 0, world_size: int = 1, seed: int = 0, split: str = SPLIT
+    tasks: list[TaskSpec],
+    data: str,
+    *,
+    rank: int = 0,
+    world_size: int = 1,
+    seed: int = 0,
+    split: str = SPLIT,
+    streaming: bool = True,
+    shuffle_buffer: int = SHUFFLE_BUFFER,
 ) -> dict[str, EpisodeSource]:
-    """Open every task's episodes for this rank (see :func:`open_episodes`), by task name.
+    """Open every task's episodes for this rank (see :func:`open_episodes`, which takes the same arguments),
+    by task name.
 
     Done before anything else in a run, so that missing data is reported before a model is built.
     """
     return {
-        spec.name: open_episodes(spec, data, split=split, rank=rank, world_size=world_size, seed=seed)
+        spec.name: open_episodes(spec, data, split=split, rank=rank, world_size=world_size, seed=seed,
+                                 streaming=streaming, shuffle_buffer=shuffle_buffer)
         for spec in tasks
     }
 

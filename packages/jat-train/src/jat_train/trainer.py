@@ -28,7 +28,7 @@ from typing import Any
 import torch
 
 from jat_train import checkpoint as ckpt
-from jat_train.data import DataError, build_batches, open_sources, sample_texts
+from jat_train.data import SHUFFLE_BUFFER, DataError, build_batches, open_sources, sample_texts
 from jat_train.loader import BatchLoader
 
 logger = logging.getLogger(__name__)
@@ -44,7 +44,16 @@ class TrainConfig:
     Attributes:
         plugins: plugins to load (comma-separated entry-point names; ``None``: all installed / ``JAT_PLUGINS``).
         tasks: task and/or domain names (comma-separated; ``None``: every task of the loaded plugins).
-        data: ``"hub"`` (stream ``jat-project/jat-dataset``) or a local directory written by ``jat-collect``.
+        data: ``"hub"`` (each task's hub repo, ``jat-project/jat-dataset``), ``"hub:<repo id or directory>"``
+            (the same ``datasets.load_dataset`` call on a mirror repo or on a local copy of the hub repo: a
+            ``README.md`` declaring the configs and ``<config>/<split>-*.parquet`` shards, e.g. made with
+            ``hf download jat-project/jat-dataset --repo-type dataset --include README.md --include 'CONFIG/*'
+            --local-dir DIR``), or a local directory written by ``jat-collect``.
+        streaming: hub data (``hub``, ``hub:...``): stream the episodes (``True``) or download each task's split
+            into the ``datasets`` cache first and read it like local data (``False``: random access, windows
+            shuffled across the whole split, exact resume).
+        shuffle_buffer: streamed hub data: episodes in each task's shuffle buffer (0: none; resuming is exact only
+            from the next epoch with a buffer, see ``jat_train.data.StreamEpisodes``).
         preset: model preset (``"tiny"``, ``"small"``).
         model_overrides: ``JatConfig`` fields overriding the preset (e.g. ``{"num_layers": 1}``).
         init_from: start from a saved model (``save_pretrained`` directory) instead of a fresh one.
@@ -77,6 +86,8 @@ class TrainConfig:
     plugins: str | None = None
     tasks: str | None = None
     data: str = "hub"
+    streaming: bool = True
+    shuffle_buffer: int = SHUFFLE_BUFFER
     preset: str = "tiny"
     model_overrides: dict[str, Any] = field(default_factory=dict)
     init_from: str | None = None
@@ -112,6 +123,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
         if int(self.num_workers) < 0:
             raise ValueError(f"num_workers must be 0 or more, got {self.num_workers!r}")
+        if int(self.shuffle_buffer) < 0:
+            raise ValueError(f"shuffle_buffer must be >= 0, got {self.shuffle_buffer!r}")
         if self.kappa is not None and not 0.0 <= self.kappa <= 1.0:
             raise ValueError(f"kappa must be in [0, 1], got {self.kappa!r}")
         if self.mixed_precision not in ("auto", "no", "bf16", "fp16"):
@@ -190,7 +203,7 @@ def load_run_tokenizer(config: TrainConfig, tasks, resume_from: str | None):
         return None
     name = config.tokenizer or "gpt2"
     if name.startswith("bpe:"):
-        texts = sample_texts(tasks, config.data) or ["<|endoftext|>"]
+        texts = sample_texts(tasks, config.data, streaming=config.streaming) or ["<|endoftext|>"]
         return build_tokenizer(texts, vocab_size=int(name[4:]))
     try:
         return load_tokenizer(name)
@@ -343,7 +356,8 @@ def train(
             logger.warning("--resume: no checkpoint in %s, starting from scratch", out)
 
     sources = open_sources(  # first: missing data is reported before anything is built
-        tasks, config.data, rank=accelerator.process_index, world_size=accelerator.num_processes, seed=config.seed
+        tasks, config.data, rank=accelerator.process_index, world_size=accelerator.num_processes, seed=config.seed,
+        streaming=config.streaming, shuffle_buffer=config.shuffle_buffer,
     )
     tokenizer = load_run_tokenizer(config, tasks, resume_from)
     model = build_model(config, tokenizer, registry)
@@ -545,8 +559,17 @@ def build_parser():
     )
     p.add_argument("--plugins", help="comma-separated plugin names (default: all installed, or $JAT_PLUGINS)")
     p.add_argument("--tasks", help="comma-separated task and/or domain names (default: every loaded task)")
-    p.add_argument("--data", default=d.data, help="'hub' (stream jat-project/jat-dataset) or a directory "
-                   "written by jat-collect (default: %(default)s)")
+    p.add_argument("--data", default=d.data, help="'hub' (each task's hub data set, jat-project/jat-dataset), "
+                   "'hub:REPO' or 'hub:DIR' (the same load_dataset call on a mirror repo id, or on a local copy of "
+                   "the hub repo: README.md with its configs and <config>/<split>-*.parquet, e.g. from `hf download "
+                   "jat-project/jat-dataset --repo-type dataset --include README.md --include 'CONFIG/*' "
+                   "--local-dir DIR`), or a directory written by jat-collect (default: %(default)s)")
+    p.add_argument("--hub-streaming", dest="streaming", action=argparse.BooleanOptionalAction,
+                   default=d.streaming, help="hub data: stream the episodes, or (--no-hub-streaming) download "
+                   "each task's split into the datasets cache first and read it like local data (default: stream)")
+    p.add_argument("--hub-shuffle-buffer", dest="shuffle_buffer", type=int, default=d.shuffle_buffer,
+                   metavar="N", help="streamed hub data: episodes in each task's shuffle buffer; 0: none, for an "
+                   "exact --resume mid-epoch (default: %(default)s)")
     p.add_argument("--preset", default=d.preset, help="model preset: tiny or small (default: %(default)s)")
     p.add_argument("--model-config", action="append", default=[], metavar="KEY=VALUE",
                    help="override a JatConfig field (JSON value), e.g. --model-config num_layers=1; repeatable")

@@ -48,10 +48,10 @@ lock:
 # BabyAI layouts are random, so it gets more (cheap) episodes than Meta-World. `DEMO_STEPS=500` for a quick run.
 TASKS ?= babyai-go-to-red-ball-no-dists,babyai-go-to-obj,babyai-open-door,metaworld-reach,metaworld-reach-wall,metaworld-door-close
 OUT ?= runs/demo
-DEMO_STEPS ?= 2000
+DEMO_STEPS ?= 6000
 DEMO_EPISODES ?= 20
-BABYAI_EPISODES ?= 1000
-OTHER_EPISODES ?= 100
+BABYAI_EPISODES ?= 2000
+OTHER_EPISODES ?= 200
 DEMO_PRESET ?= tiny
 DEMO_MODEL ?=
 DEMO_LR ?= 1e-3

@@ -42,11 +42,13 @@ from typing import Any
 import numpy as np
 from jat_core.specs import FieldSpec, TaskSpec, check_field_value
 
+from jat_train.episodes import local_path
+from jat_train.sources import REWARDS
+
 PolicyFactory = Callable[[Any], Callable[[dict], Any]]
 
 #: channel counts an image-like uint8 field may have to be stored as a PNG (grayscale, RGB, RGBA)
 _IMAGE_CHANNELS = (1, 3, 4)
-REWARDS = "rewards"
 
 
 # -- schema -------------------------------------------------------------------------------------------------
@@ -332,11 +334,6 @@ def summarize(task: TaskSpec, data, path: str | None = None) -> CollectSummary:
         mean_return=mean,
         normalized=task.scores.normalize(mean) if task.scores is not None else None,
     )
-
-
-def local_path(task: TaskSpec, root: str) -> str:
-    """Where a task's local data lives under ``root`` (``root/<task>``, or the dataset spec's local name)."""
-    return task.dataset.local_path(root) if task.dataset is not None else os.path.join(root, task.name)
 
 
 @contextlib.contextmanager

@@ -1,29 +1,228 @@
-"""Shuffled windows: every window of a task's local episodes, in a fresh random order each epoch.
+"""Episodes into windows: stage 2 of the training-data pipeline (:mod:`jat_train.data` has the overview).
 
-The reference trained with the Hugging Face Trainer on the windows of every episode, shuffled. Reading them in
-order (all windows of one episode, then the next episode) fills a batch with neighbouring pieces of one episode,
-which are strongly correlated; this class draws them the reference's way for local data (``jat-collect`` output,
-random access by row):
+An RL episode is checked against its task's spec and its rewards shifted (:func:`check_episode`); a text sample
+is tokenized (:func:`tokenize_sample`). Either is then cut into :class:`Window` s of at most ``context`` steps
+(or tokens) by :func:`jat_core.sequence.window_bounds`, the one way episodes are cut: nothing dropped, the last
+piece shorter. Two readers walk a task's windows, with the same interface (``next_window``, ``state_dict``,
+``load_state_dict``):
 
-- the window table is built once from the episode lengths: episode ``e`` of ``n`` steps gives the windows
-  :func:`jat_core.sequence.window_bounds` ``(n, context)`` (nothing dropped, the last piece shorter);
-- each epoch permutes the whole table with a generator seeded by (seed, task, epoch), so every rank computes
-  the same permutation and reads its own positions ``rank, rank + world_size, ...`` of it (disjoint shards);
-- the position is ``(epoch, cursor)``: a resumed run reads exactly the windows an uninterrupted run would have.
+- :class:`TaskWindows`: every window of one episode, then the next episode (streamed episodes and text
+  samples, read in their source's order);
+- :class:`ShuffledWindows`: every window of a task's local episodes in a fresh random order each epoch, as the
+  reference drew them (the Hugging Face Trainer on the windows of every episode, shuffled). Reading them in
+  order fills a batch with neighbouring, strongly correlated pieces of one episode; local data
+  (``jat-collect`` output, or a hub split read without streaming) has random access by row, so:
 
-An episode is read and checked (:func:`jat_train.data.check_episode`) when one of its windows is drawn; the
-last episode read is kept, which is what sequential readers of long episodes hit most.
+  - the window table is built once from the episode lengths: episode ``e`` of ``n`` steps gives the windows
+    ``window_bounds(n, context)``;
+  - each epoch permutes the whole table with a generator seeded by (seed, task, epoch), so every rank computes
+    the same permutation and reads its own positions ``rank, rank + world_size, ...`` of it (disjoint shards);
+  - the position is ``(epoch, cursor)``: a resumed run reads exactly the windows an uninterrupted run would
+    have.
+
+  An episode is read and checked when one of its windows is drawn; the last episode read is kept, which is
+  what sequential readers of long episodes hit most.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import torch
+from jat_core.codec import SEQUENCE
 from jat_core.sequence import window_bounds
-from jat_core.specs import TaskSpec
+from jat_core.specs import FieldSpec, TaskSpec, check_field_value
 
-from jat_train.data import REWARDS, DataError, LocalEpisodes, Window, check_episode, task_seed
+from jat_train.sources import REWARDS, DataError, EpisodeSource, LocalEpisodes, task_seed
+
+# -- one episode (or sample) ------------------------------------------------------------------------------------
+
+
+def check_episode(spec: TaskSpec, index: int, row: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Check one RL episode against its spec and return its fields and shifted rewards as arrays.
+
+    Args:
+        spec: the task.
+        index: the episode's index (for messages).
+        row: the data-set row: one column per spec field plus ``rewards``, each with one value per step.
+
+    Returns:
+        ``{field name: (N, *shape) array, "rewards": (N,) float32}`` where ``rewards[t]`` is the reward
+        received before step ``t`` (``[0] + rewards[:-1]``).
+
+    Raises:
+        DataError: a missing column, or a field whose shape, dtype or range does not match the spec (naming
+            the task, the episode index and the field, the expected and the actual value).
+    """
+    where = f"task {spec.name!r} episode {index}"
+    if REWARDS not in row:
+        raise DataError(f"{where}: no {REWARDS!r} column (columns: {sorted(row)})")
+    rewards = np.asarray(row[REWARDS], dtype=np.float32)
+    if rewards.ndim != 1:
+        raise DataError(f"{where} field {REWARDS!r}: expected shape (N,), got {rewards.shape}")
+    n = len(rewards)
+    if n == 0:
+        return {}
+    out = {REWARDS: np.concatenate([np.zeros(1, np.float32), rewards[:-1]])}
+    for f in spec.fields:
+        if f.name not in row:
+            raise DataError(f"{where}: no column for field {f.name!r} (columns: {sorted(row)})")
+        value = _as_array(f, row[f.name])
+        try:
+            check_field_value(f, value, task=spec.name, batch=(n,))
+        except ValueError as exc:  # its message starts with the task; add the episode
+            raise DataError(f"{where} {str(exc).replace(f'task {spec.name!r} ', '', 1)}") from None
+        out[f.name] = value
+    return out
+
+
+def _as_array(spec_field: FieldSpec, value: Any) -> np.ndarray:
+    if spec_field.dtype == "string":
+        return np.asarray(value, dtype=object)
+    if isinstance(value, np.ndarray) and value.dtype != object:
+        return value
+    try:  # ragged sequences come as object arrays of arrays
+        return np.stack([np.asarray(v) for v in value]) if len(value) else np.asarray(value)
+    except ValueError:
+        return np.asarray(value, dtype=object)
+
+
+@dataclass
+class Window:
+    """A piece of an episode (or of a tokenized sample).
+
+    Attributes:
+        steps: per-step arrays, ``{field name: (t, ...)}`` (RL fields and ``rewards``; the token ids of a text
+            field), all of the same length ``t``.
+        extras: per-sample values that every piece of the sample carries (a caption's prepared image).
+    """
+
+    steps: dict[str, np.ndarray]
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(next(iter(self.steps.values()))) if self.steps else 0
+
+
+def tokenize_sample(spec: TaskSpec, index: int, row: dict[str, Any], processor: Any) -> Window:
+    """Turn one sample of a text task into a whole (uncut) :class:`Window`.
+
+    The string field is tokenized in full with the processor's tokenizer (its ids are the steps, cut later);
+    every other field (an image) is prepared once by its codec and rides along with each piece.
+
+    Args:
+        spec: a task without actions; its fields are token streams in sequence order.
+        index: the sample's index (for messages).
+        row: the data-set row.
+        processor: a ``JatProcessor`` (its tokenizer and codecs).
+
+    Returns:
+        ``Window(steps={text field: (L,) int64 ids}, extras={other field: prepared tensor (1, ...)})``.
+
+    Raises:
+        DataError: a missing field, a string field holding no string, not exactly one string field.
+    """
+    where = f"task {spec.name!r} episode {index}"
+    steps, extras = {}, {}
+    for f in spec.observation:
+        if f.name not in row:
+            raise DataError(f"{where}: no column for field {f.name!r} (columns: {sorted(row)})")
+        value = row[f.name]
+        if f.dtype == "string":
+            if not isinstance(value, str):
+                raise DataError(f"{where} field {f.name!r}: expected a str, got {type(value).__name__}")
+            steps[f.name] = np.asarray(processor.tokenizer(value)["input_ids"], dtype=np.int64).reshape(-1)
+        else:
+            extras[f.name] = processor.codec(f.codec).prepare([np.asarray(value)], role=SEQUENCE)
+    if len(steps) != 1:
+        raise DataError(f"task {spec.name!r}: a task without actions needs exactly one string field, got {list(steps)}")
+    return Window(steps, extras)
+
+
+# -- windows in order: one episode after the other -------------------------------------------------------------
+
+
+class TaskWindows:
+    """One task's windows, in order: each episode cut into pieces of at most ``context`` steps (or tokens).
+
+    RL episodes are checked and reward-shifted by :func:`check_episode`; text samples are tokenized by
+    :func:`tokenize_sample`, and their window shrinks by the tokens of the sample's other fields (image
+    patches), so that a piece fills the model's context. Nothing is dropped: an episode of ``N`` steps gives
+    ``ceil(N / context)`` windows. Empty episodes are skipped (as the reference does).
+
+    Args:
+        spec: the task.
+        source: its episodes.
+        context: window length (timesteps for RL tasks, tokens for text tasks).
+        processor: tokenizes and prepares text samples (text tasks only).
+    """
+
+    def __init__(self, spec: TaskSpec, source: EpisodeSource, context: int, processor: Any = None):
+        if context <= 0:
+            raise ValueError(f"task {spec.name!r}: context must be positive, got {context}")
+        self.spec, self.source, self.context, self.processor = spec, source, context, processor
+        self._episode: Window | None = None
+        self._size = context  # steps per piece of the current episode
+        self._source_state = source.state_dict()  # position before the current episode
+        self._next = 0  # index of the next window of the current episode
+
+    def _load_next_episode(self) -> None:
+        for _ in range(100_000):
+            self._source_state = self.source.state_dict()
+            index, row = self.source.next_episode()
+            episode = self._prepare(index, row)
+            if len(episode):
+                self._episode, self._next = episode, 0
+                self._size = self.context - self._extra_tokens(episode)
+                if self._size <= 0:
+                    raise DataError(f"task {self.spec.name!r}: episode {index} leaves no room for its tokens in "
+                                    f"a context of {self.context}")
+                return
+        raise DataError(f"task {self.spec.name!r}: 100000 empty episodes in a row")
+
+    def _prepare(self, index: int, row: dict[str, Any]) -> Window:
+        if self.spec.is_rl:
+            return Window(check_episode(self.spec, index, row))
+        if self.processor is None:
+            raise ValueError(f"task {self.spec.name!r}: text tasks need a processor to tokenize them")
+        return tokenize_sample(self.spec, index, row, self.processor)
+
+    def _extra_tokens(self, episode: Window) -> int:
+        """Tokens the per-sample fields take in the sequence (what their codecs encode them into)."""
+        if not episode.extras:
+            return 0
+        fields = {f.name: f for f in self.spec.observation}
+        with torch.no_grad():
+            return sum(
+                self.processor.codec(fields[name].codec).encode(value, role=SEQUENCE).shape[1]
+                for name, value in episode.extras.items()
+            )
+
+    def next_window(self) -> Window:
+        """The next window, with ``1 <= len(window) <= context``."""
+        if self._episode is None or self._next * self._size >= len(self._episode):
+            self._load_next_episode()
+        start = self._next * self._size
+        self._next += 1
+        steps = {k: v[start : start + self._size] for k, v in self._episode.steps.items()}
+        return Window(steps, self._episode.extras)
+
+    def state_dict(self) -> dict:
+        """``{"source": position before the current episode, "window": windows of it already given}``."""
+        return {"source": self._source_state, "window": self._next}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore a position: re-read the current episode and skip the windows already given."""
+        self.source.load_state_dict(state["source"])
+        self._episode, self._next = None, 0
+        if state["window"]:
+            self._load_next_episode()
+            self._next = int(state["window"])
+
+
+# -- windows of local episodes, shuffled ---------------------------------------------------------------------------
 
 
 def episode_lengths(dataset: Any) -> np.ndarray:
@@ -36,8 +235,8 @@ def episode_lengths(dataset: Any) -> np.ndarray:
 class ShuffledWindows:
     """One RL task's windows from local episodes, reshuffled every epoch (see the module docstring).
 
-    Same interface as :class:`jat_train.data.TaskWindows` (``next_window``, ``state_dict``,
-    ``load_state_dict``).
+    Same interface as :class:`TaskWindows` (``next_window``, ``state_dict``, ``load_state_dict``), plus
+    :meth:`skip`.
 
     Args:
         spec: the task (an RL task).

@@ -1,0 +1,203 @@
+"""One-task batches, the task of each drawn by sample weight: stage 3 of the training-data pipeline.
+
+:func:`build_batches` gives each task its window reader (:mod:`jat_train.windows`) and a
+:class:`MultiTaskBatches` over them: each batch draws a task by sample weight (a seeded generator shared by every
+rank, so all ranks work on the same task at each step) and :func:`collate` stacks ``batch_size`` windows of that
+task into a :class:`Batch` of model tensors, padded to the longest window, with ``attention_mask`` and a
+per-step ``loss_weight``; the processor turns the raw arrays into tensors (it knows the columns; this module
+names none). :mod:`jat_train.data` has the overview; :class:`jat_train.loader.BatchLoader` runs the stream in
+DataLoader workers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from jat_core.codec import SEQUENCE
+from jat_core.specs import TaskSpec
+
+from jat_train.sources import REWARDS, EpisodeSource, LocalEpisodes
+from jat_train.windows import ShuffledWindows, TaskWindows, Window
+
+
+@dataclass
+class Batch:
+    """One batch of one task.
+
+    Attributes:
+        task: the task name.
+        inputs: model keyword arguments: tensors named like the data-set columns, plus ``attention_mask`` and
+            ``loss_weight`` (and ``rewards`` for RL tasks).
+        num_tokens: valid tokens in the batch (2 per valid RL step: observation and action; 1 per text token).
+    """
+
+    task: str
+    inputs: dict[str, torch.Tensor]
+    num_tokens: int
+
+    def to(self, device) -> Batch:
+        """The batch with every tensor on ``device``."""
+        return Batch(self.task, {k: v.to(device) for k, v in self.inputs.items()}, self.num_tokens)
+
+
+def _pad_stack(pieces: list[np.ndarray], length: int, pad: Any = 0) -> np.ndarray:
+    """Stack ``(t_i, ...)`` arrays into ``(B, length, ...)``, padding with ``pad`` (``""`` for strings)."""
+    first = pieces[0]
+    out = np.full((len(pieces), length) + first.shape[1:], "" if first.dtype == object else pad, dtype=first.dtype)
+    for i, p in enumerate(pieces):
+        out[i, : len(p)] = p
+    return out
+
+
+def collate(spec: TaskSpec, windows: list[Window], processor: Any) -> Batch:
+    """Stack windows of one task into a :class:`Batch` of model tensors.
+
+    RL windows: every field padded to the longest window, ``(B, T, *shape)``, and given to
+    ``processor.prepare_observations(spec, {field: array})``, ``prepare_actions(spec, array)`` and
+    ``prepare_rewards(array)``; ``attention_mask (B, T)`` and ``loss_weight (B, T)`` (the task's loss weight on
+    valid steps) are added. Text windows: token ids padded with the processor's pad id and prepared by the text
+    field's codec, the per-sample fields concatenated, ``attention_mask (B, L)`` over the tokens and
+    ``loss_weight (B,)``.
+
+    Args:
+        spec: the task.
+        windows: ``B`` windows from :class:`TaskWindows`.
+        processor: a ``jat_core.processor.JatProcessor`` (or anything with the same methods).
+
+    Returns:
+        The batch.
+    """
+    lengths = np.array([len(w) for w in windows])
+    length = int(lengths.max())
+    mask = np.arange(length)[None, :] < lengths[:, None]  # (B, T)
+    if not spec.is_rl:
+        return _collate_text(spec, windows, processor, length, mask)
+    stacked = {k: _pad_stack([w.steps[k] for w in windows], length) for k in windows[0].steps}
+    observations = {f.name: stacked[f.name] for f in spec.observation}
+    inputs = dict(processor.prepare_observations(spec, observations))
+    inputs.update(processor.prepare_actions(spec, stacked[spec.action.name]))
+    inputs.update(processor.prepare_rewards(stacked[REWARDS]))  # (B, T)
+    inputs["attention_mask"] = torch.as_tensor(mask)  # (B, T)
+    inputs["loss_weight"] = torch.as_tensor(mask * np.float32(spec.loss_weight))  # (B, T)
+    return Batch(spec.name, inputs, 2 * int(mask.sum()))
+
+
+def _collate_text(spec: TaskSpec, windows: list[Window], processor: Any, length: int, mask: np.ndarray) -> Batch:
+    inputs = {}
+    for f in spec.observation:
+        codec = processor.codec(f.codec)
+        if f.name in windows[0].steps:
+            ids = _pad_stack([w.steps[f.name] for w in windows], length, pad=processor.pad_token_id)  # (B, L)
+            inputs[codec.columns[SEQUENCE]] = codec.prepare(ids, role=SEQUENCE)
+        else:
+            inputs[codec.columns[SEQUENCE]] = torch.cat([torch.as_tensor(w.extras[f.name]) for w in windows])
+    inputs["attention_mask"] = torch.as_tensor(mask)  # (B, L)
+    inputs["loss_weight"] = torch.full((len(windows),), float(spec.loss_weight))  # (B,)
+    return Batch(spec.name, inputs, int(mask.sum()))
+
+
+class MultiTaskBatches:
+    """Endless one-task batches; the task of each batch drawn by sample weight.
+
+    The task generator is seeded with ``seed`` alone, so every rank draws the same task sequence while reading
+    its own shard of that task's episodes.
+
+    Args:
+        tasks: the task specs.
+        windows: each task's :class:`TaskWindows`, by name.
+        batch_size: windows per batch (per rank).
+        processor: turns raw arrays into model tensors (see :func:`collate`).
+        seed: seed of the task draws.
+    """
+
+    def __init__(
+        self,
+        tasks: list[TaskSpec],
+        windows: dict[str, TaskWindows],
+        *,
+        batch_size: int,
+        processor: Any,
+        seed: int = 0,
+    ):
+        if not tasks:
+            raise ValueError("no task to train on")
+        if batch_size <= 0:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        self.tasks, self.windows, self.batch_size, self.processor = list(tasks), windows, batch_size, processor
+        weights = np.array([t.sample_weight for t in self.tasks], dtype=np.float64)
+        self.probabilities = weights / weights.sum()
+        self.rng = np.random.default_rng(seed)
+
+    def __iter__(self) -> MultiTaskBatches:
+        return self
+
+    def __next__(self) -> Batch:
+        spec = self.tasks[int(self.rng.choice(len(self.tasks), p=self.probabilities))]
+        stream = self.windows[spec.name]
+        return collate(spec, [stream.next_window() for _ in range(self.batch_size)], self.processor)
+
+    def skip(self) -> None:
+        """Move past the next batch without building it: its task is drawn and its windows are passed over (a
+        shuffled sampler only moves its cursor; a sequential reader still reads the episodes it passes)."""
+        spec = self.tasks[int(self.rng.choice(len(self.tasks), p=self.probabilities))]
+        stream = self.windows[spec.name]
+        if hasattr(stream, "skip"):
+            stream.skip(self.batch_size)
+        else:
+            for _ in range(self.batch_size):
+                stream.next_window()
+
+    def state_dict(self) -> dict:
+        """The data position: the task generator's state and each task's stream position (JSON-serialisable)."""
+        return {
+            "rng": self.rng.bit_generator.state,
+            "tasks": {name: w.state_dict() for name, w in self.windows.items()},
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore a position from :meth:`state_dict`."""
+        self.rng.bit_generator.state = state["rng"]
+        for name, s in state["tasks"].items():
+            if name in self.windows:
+                self.windows[name].load_state_dict(s)
+
+
+def build_batches(
+    tasks: list[TaskSpec],
+    sources: dict[str, EpisodeSource],
+    *,
+    processor: Any,
+    batch_size: int,
+    max_position_embeddings: int,
+    seed: int = 0,
+) -> MultiTaskBatches:
+    """The batch stream of this rank.
+
+    Windows of RL tasks with local data are drawn from the whole data set in a fresh random order each epoch
+    (:class:`jat_train.windows.ShuffledWindows`, as the reference sampled them); streamed episodes and text
+    samples are read in their (per-epoch shuffled, for local data) order and cut in turn (:class:`TaskWindows`).
+
+    Args:
+        tasks: task specs.
+        sources: each task's episodes, by name (:func:`open_sources`).
+        processor: see :func:`collate`.
+        batch_size: windows per batch on this rank.
+        max_position_embeddings: the model's context in tokens; RL windows are ``task.context_steps`` or half of
+            it (two tokens per step), text windows all of it.
+        seed: seed of the task draws.
+
+    Returns:
+        A :class:`MultiTaskBatches`.
+    """
+    windows = {}
+    for spec in tasks:
+        context = (spec.context_steps or max_position_embeddings // 2) if spec.is_rl else max_position_embeddings
+        source = sources[spec.name]
+        if spec.is_rl and isinstance(source, LocalEpisodes):  # random access: every window, shuffled
+            windows[spec.name] = ShuffledWindows(spec, source, context)
+        else:
+            windows[spec.name] = TaskWindows(spec, source, context, processor)
+    return MultiTaskBatches(tasks, windows, batch_size=batch_size, processor=processor, seed=seed)

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 from jat_core.codec import SEQUENCE
-from jat_core.sequence import window_bounds
+from jat_core.sequence import shift_rewards, window_bounds
 from jat_core.specs import FieldSpec, TaskSpec, check_field_value
 
 from jat_train.sources import REWARDS, DataError, EpisodeSource, LocalEpisodes, task_seed
@@ -65,7 +65,7 @@ def check_episode(spec: TaskSpec, index: int, row: dict[str, Any]) -> dict[str, 
     n = len(rewards)
     if n == 0:
         return {}
-    out = {REWARDS: np.concatenate([np.zeros(1, np.float32), rewards[:-1]])}
+    out = {REWARDS: shift_rewards(rewards)}
     for f in spec.fields:
         if f.name not in row:
             raise DataError(f"{where}: no column for field {f.name!r} (columns: {sorted(row)})")
@@ -164,7 +164,7 @@ class TaskWindows:
             raise ValueError(f"task {spec.name!r}: context must be positive, got {context}")
         self.spec, self.source, self.context, self.processor = spec, source, context, processor
         self._episode: Window | None = None
-        self._size = context  # steps per piece of the current episode
+        self._bounds: list[tuple[int, int]] = []  # [start, end) of each window of the current episode
         self._source_state = source.state_dict()  # position before the current episode
         self._next = 0  # index of the next window of the current episode
 
@@ -174,11 +174,12 @@ class TaskWindows:
             index, row = self.source.next_episode()
             episode = self._prepare(index, row)
             if len(episode):
-                self._episode, self._next = episode, 0
-                self._size = self.context - self._extra_tokens(episode)
-                if self._size <= 0:
+                size = self.context - self._extra_tokens(episode)  # steps per piece of this episode
+                if size <= 0:
                     raise DataError(f"task {self.spec.name!r}: episode {index} leaves no room for its tokens in "
                                     f"a context of {self.context}")
+                self._episode, self._next = episode, 0
+                self._bounds = window_bounds(len(episode), size)
                 return
         raise DataError(f"task {self.spec.name!r}: 100000 empty episodes in a row")
 
@@ -202,11 +203,11 @@ class TaskWindows:
 
     def next_window(self) -> Window:
         """The next window, with ``1 <= len(window) <= context``."""
-        if self._episode is None or self._next * self._size >= len(self._episode):
+        if self._episode is None or self._next >= len(self._bounds):
             self._load_next_episode()
-        start = self._next * self._size
+        start, end = self._bounds[self._next]
         self._next += 1
-        steps = {k: v[start : start + self._size] for k, v in self._episode.steps.items()}
+        steps = {k: v[start:end] for k, v in self._episode.steps.items()}
         return Window(steps, self._episode.extras)
 
     def state_dict(self) -> dict:

@@ -1,7 +1,8 @@
 """``jat-report``: a Markdown report of a training run and its evaluation.
 
-Reads ``OUT/log.jsonl`` (written by ``jat-train``) and ``results.json`` (written by ``jat-eval``), draws the
-learning curve, and writes ``report.md`` with the score table and the plots beside it.
+Reads ``OUT/log.jsonl`` (written by ``jat-train``, read by :func:`jat_train.runlog.read_log`) and
+``results.json`` (written by ``jat-eval``), draws the learning curve, and writes ``report.md`` with the score
+table and the plots beside it.
 """
 
 from __future__ import annotations
@@ -12,35 +13,7 @@ import os
 import shutil
 from pathlib import Path
 
-
-def read_log(path: str | os.PathLike) -> list[dict]:
-    """The records of a ``log.jsonl`` file, in order.
-
-    Raises:
-        UserError: the file is missing, a line is not a JSON object, or a record has no ``step`` / ``loss``
-            (naming the file and the line).
-    """
-    from jat_core.cli import UserError
-
-    if not os.path.isfile(path):
-        raise UserError(f"--run: no training log {str(path)!r} (jat-train writes OUT/log.jsonl)")
-    records = []
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except ValueError as exc:
-                raise UserError(f"{str(path)!r} line {lineno}: not valid JSON ({exc})") from exc
-            if not isinstance(record, dict) or not all(
-                isinstance(record.get(k), (int, float)) and not isinstance(record.get(k), bool) for k in ("step", "loss")
-            ):
-                raise UserError(f"{str(path)!r} line {lineno}: expected a JSON object with a numeric 'step' and 'loss'")
-            records.append(record)
-    if not records:
-        raise UserError(f"{str(path)!r}: the training log holds no record")
-    return records
+from jat_train.runlog import LOG_FILE, read_log
 
 
 def read_results(path: str | os.PathLike) -> dict:
@@ -167,7 +140,7 @@ def write_report(run_dir: str | os.PathLike, eval_dir: str | os.PathLike, out: s
     from jat_core.cli import UserError, check_output_dir
 
     check_output_dir(str(out), "--out")
-    records = read_log(Path(run_dir) / "log.jsonl")
+    records = read_log(Path(run_dir) / LOG_FILE)
     results_file = Path(eval_dir) / "results.json"
     results = read_results(results_file)
     first, last = records[0], records[-1]

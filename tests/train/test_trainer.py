@@ -226,7 +226,7 @@ def test_command_line(tmp_path, monkeypatch, capsys):
 def test_the_loop_names_no_domain():
     root = os.path.dirname(jat_train.__file__)
     for name in ("data.py", "sources.py", "episodes.py", "windows.py", "batches.py", "loader.py", "trainer.py",
-                 "train_config.py", "runlog.py", "checkpoint.py"):
+                 "train_config.py", "runlog.py", "checkpoint.py", "evaluate.py", "rollouts.py", "results.py"):
         text = open(os.path.join(root, name)).read().lower()
         assert not re.search(r"atari|babyai|metaworld|mujoco", text), name
 

@@ -1,319 +1,57 @@
 """Evaluation: roll out a policy in vector envs, score the episodes, aggregate per domain.
 
-:func:`evaluate` is what ``jat-eval`` and the training loop's periodic evaluation call::
+:func:`evaluate` is what ``jat-eval`` (:func:`main`) and the training loop's periodic evaluation call::
 
     results = evaluate(model, tasks, episodes=10, num_envs=4, seed=0, out="runs/eval")
 
 For each task it runs exactly ``episodes`` episodes in a gymnasium vector env of ``num_envs`` envs (fewer when
 ``episodes`` is smaller), with a batched policy (:mod:`jat_train.policies`): a model's agent, the task's expert
-or a random policy.
+or a random policy. The work is done in two rooms, whose names this module re-exports:
 
-Determinism: episode ``j`` of a task (``0 <= j < episodes``) always resets its env with seed ``seed + j`` (so env
-``i``'s first episode has seed ``seed + i``), and env ``i`` always runs episodes ``i, i + K, i + 2K, ...``. The
-vector env's autoreset is disabled and each finished env is reset here, with its next episode's seed. An env
-that has run its share is reset with a seed beyond the range and its episodes are ignored. The returns of the
-random and expert policies therefore depend only on ``seed``, not on ``num_envs`` or on which env finishes
-first; a model's agent keeps one context per env, so its returns depend on the batch only through numerics.
+- :mod:`jat_train.rollouts`: the vector envs and the stepping loop (:func:`make_vector_env`,
+  :func:`run_episodes`, :func:`episode_schedule`), and their determinism: episode ``j`` of a task is always
+  seeded ``seed + j``, so the random and expert policies' returns depend only on ``seed``, not on ``num_envs``;
+- :mod:`jat_train.results`: the results dict (:func:`summarize`, :func:`task_scores`: per task the raw mean and
+  std of the returns and the normalised scores, per domain and over all tasks the IQM of the normalised scores
+  with a 95% stratified bootstrap interval) and its files (:func:`write_report_files`: ``results.json`` and the
+  plots).
 
-Results (:func:`summarize`): per task the raw mean and std (population) of the episode returns, the
-expert-normalised score of the mean, the human-normalised score where the task's spec has a human score, and
-the number of episodes; per domain and over all tasks the IQM of the per-task normalised scores with a 95%
-stratified bootstrap interval (:mod:`jat_train.scores`). :func:`write_report_files` writes ``results.json``
-and the plots.
+This module keeps :func:`evaluate`, loading a saved model to act (:func:`load_model`) and the ``jat-eval``
+command line (:func:`build_parser`, :func:`main`).
 """
 
 from __future__ import annotations
 
-import inspect
-import json
 import logging
 import os
 from collections.abc import Sequence
 from typing import Any
 
-import gymnasium as gym
-import numpy as np
 from jat_core.specs import TaskSpec
 from tqdm.auto import tqdm
 
-from jat_train.policies import BatchPolicy, PolicyLike, make_policy
-from jat_train.scores import DEFAULT_REPS, stratified_bootstrap_iqm
+# re-exported (the F401 lines): names that lived here before the rollouts and the results moved out
+from jat_train.policies import BatchPolicy, PolicyLike, make_policy  # noqa: F401
+from jat_train.results import (  # noqa: F401
+    _interval,
+    _task_line,
+    policy_name,
+    summarize,
+    task_scores,
+    write_report_files,
+)
+from jat_train.rollouts import (  # noqa: F401
+    VECTOR_KINDS,
+    VIDEO_EPISODES,
+    _accepts,
+    _rollout,
+    episode_schedule,
+    make_vector_env,
+    run_episodes,
+)
+from jat_train.scores import DEFAULT_REPS, stratified_bootstrap_iqm  # noqa: F401
 
 logger = logging.getLogger(__name__)
-
-#: Episodes recorded per task with ``video=True``.
-VIDEO_EPISODES = 2
-VECTOR_KINDS = ("sync", "async")
-
-
-def episode_schedule(episodes: int, num_envs: int) -> list[list[int]]:
-    """Which episodes each env runs: env ``i`` runs ``i, i + K, i + 2K, ... < episodes``.
-
-    Args:
-        episodes: episodes to run in total (> 0).
-        num_envs: envs in the batch, ``K`` (> 0).
-
-    Returns:
-        One list of episode indices per env (empty for envs beyond ``episodes``).
-    """
-    if episodes <= 0 or num_envs <= 0:
-        raise ValueError(
-            f"episodes and num_envs must be positive, got episodes={episodes}, num_envs={num_envs}"
-        )
-    return [list(range(i, episodes, num_envs)) for i in range(num_envs)]
-
-
-def _accepts(fn: Any, name: str) -> bool:
-    """Whether ``fn`` takes a keyword argument ``name`` (explicitly or through ``**kwargs``)."""
-    params = inspect.signature(fn).parameters.values()
-    return any(p.name == name or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
-
-
-def make_vector_env(
-    task: TaskSpec,
-    num_envs: int,
-    *,
-    vector: str = "sync",
-    max_steps: int | None = None,
-    video_dir: str | None = None,
-    video_ids: Sequence[Sequence[int]] = (),
-) -> gym.vector.VectorEnv:
-    """A vector env of ``num_envs`` copies of ``task``'s env, autoreset disabled.
-
-    Args:
-        task: a task with ``make_env``.
-        num_envs: envs in the batch.
-        vector: ``"sync"`` (``SyncVectorEnv``, needed by the expert policy) or ``"async"`` (one process per env).
-        max_steps: optional cap on episode length (a ``TimeLimit`` truncation), on top of the env's own.
-        video_dir: where :class:`~jat_train.video.RecordEpisodeGif` writes; ``None``: no recording.
-        video_ids: per env, the global episode ids to record (envs with none are not rendered).
-
-    Returns:
-        The vector env (the caller closes it).
-    """
-    if task.make_env is None:
-        raise ValueError(f"task {task.name!r} has no environment (make_env is None): it cannot be evaluated")
-    if vector not in VECTOR_KINDS:
-        raise ValueError(f"vector must be one of {VECTOR_KINDS}, got {vector!r}")
-
-    def thunk(i: int):
-        ids = list(video_ids[i]) if video_dir is not None and i < len(video_ids) else []
-
-        def make() -> gym.Env:
-            env = task.make_env(render_mode="rgb_array") if ids else task.make_env()
-            if max_steps is not None:
-                env = gym.wrappers.TimeLimit(env, max_episode_steps=max_steps)
-            if ids:
-                from jat_train.video import RecordEpisodeGif
-
-                env = RecordEpisodeGif(env, video_dir, ids)
-            return env
-
-        return make
-
-    fns = [thunk(i) for i in range(num_envs)]
-    autoreset = gym.vector.AutoresetMode.DISABLED
-    if vector == "async":
-        # Observations travel through pipes: shared memory cannot hold strings outside a Text space's charset.
-        return gym.vector.AsyncVectorEnv(fns, shared_memory=False, autoreset_mode=autoreset)
-    return gym.vector.SyncVectorEnv(fns, autoreset_mode=autoreset)
-
-
-def run_episodes(
-    task: TaskSpec,
-    policy: PolicyLike,
-    episodes: int,
-    num_envs: int = 1,
-    seed: int = 0,
-    *,
-    vector: str = "sync",
-    max_steps: int | None = None,
-    video_dir: str | None = None,
-    video_episodes: int = VIDEO_EPISODES,
-    progress: bool = True,
-    agent_kwargs: dict[str, Any] | None = None,
-) -> dict[str, list]:
-    """Run exactly ``episodes`` episodes of ``task`` with a batched policy.
-
-    Args:
-        task: the task (with ``make_env``).
-        policy: ``"random"``, ``"expert"``, a model (``JatModel``), or a factory ``f(task, envs)``
-            returning a :class:`~jat_train.policies.BatchPolicy`.
-        episodes: number of episodes.
-        num_envs: envs run side by side (capped at ``episodes``).
-        seed: episode ``j`` is seeded ``seed + j`` (see the module docstring).
-        vector: ``"sync"`` or ``"async"``.
-        max_steps: optional cap on episode length.
-        video_dir: record the first ``video_episodes`` episodes as GIFs there; ``None``: no video.
-        video_episodes: how many episodes to record.
-        progress: show a tqdm bar.
-        agent_kwargs: passed to the model's agent (models only).
-
-    Returns:
-        ``{"returns": [...], "lengths": [...]}``, indexed by episode (``episodes`` entries each).
-    """
-    k = min(num_envs, episodes)
-    schedule = episode_schedule(episodes, k)
-    video_ids = [[j for j in s if j < video_episodes] for s in schedule]
-    if video_dir is not None and not _accepts(task.make_env, "render_mode"):
-        logger.warning("task %s: make_env takes no render_mode; no video", task.name)
-        video_dir = None
-    envs = make_vector_env(
-        task, k, vector=vector, max_steps=max_steps, video_dir=video_dir, video_ids=video_ids
-    )
-    try:
-        bound: BatchPolicy = make_policy(policy, task, envs, **(agent_kwargs or {}))
-        return _rollout(envs, bound, schedule, seed, task.name, progress)
-    finally:
-        envs.close()
-
-
-def _rollout(
-    envs: gym.vector.VectorEnv,
-    policy: BatchPolicy,
-    schedule: list[list[int]],
-    seed: int,
-    name: str,
-    progress: bool,
-) -> dict[str, list]:
-    """The stepping loop of :func:`run_episodes` (one env per schedule entry)."""
-    k = len(schedule)
-    episodes = sum(len(s) for s in schedule)
-    position = [0] * k  # index into schedule[i] of the episode env i is running
-    current = [s[0] for s in schedule]  # (K,) global episode id, or -1 once env i has run its share
-    returns = np.zeros(episodes)
-    lengths = np.zeros(episodes, dtype=np.int64)
-    ep_return = np.zeros(k)  # (K,)
-    ep_length = np.zeros(k, dtype=np.int64)  # (K,)
-    spare_seed = seed + episodes  # seeds for envs that have run their share (their episodes are ignored)
-
-    obs, _ = envs.reset(seed=[seed + j for j in current])
-    policy.reset(k, [seed + j for j in current])
-    rewards_in = np.zeros(k)  # (K,) reward received before the current observation
-    bar = tqdm(total=episodes, desc=name, unit="ep", leave=False, disable=not progress)
-    done_count = 0
-    while done_count < episodes:
-        actions = policy.act(obs, rewards_in)
-        obs, reward, terminated, truncated, _ = envs.step(actions)
-        reward = np.asarray(reward, dtype=np.float64)
-        ep_return += reward
-        ep_length += 1
-        rewards_in = reward.copy()
-        finished = np.logical_or(terminated, truncated)  # (K,)
-        if not finished.any():
-            continue
-        seeds: list[int | None] = [None] * k
-        for i in np.flatnonzero(finished):
-            if current[i] >= 0:
-                returns[current[i]], lengths[current[i]] = ep_return[i], ep_length[i]
-                done_count += 1
-                bar.update(1)
-                position[i] += 1
-                current[i] = schedule[i][position[i]] if position[i] < len(schedule[i]) else -1
-            if current[i] >= 0:
-                seeds[i] = seed + current[i]
-            else:
-                seeds[i], spare_seed = spare_seed, spare_seed + 1
-            ep_return[i], ep_length[i], rewards_in[i] = 0.0, 0, 0.0
-        if done_count == episodes:
-            break
-        obs, _ = envs.reset(seed=seeds, options={"reset_mask": finished})
-        for i in np.flatnonzero(finished):
-            policy.reset_env(int(i), seeds[i])
-    bar.close()
-    return {"returns": returns.tolist(), "lengths": lengths.tolist()}
-
-
-def task_scores(task: TaskSpec, returns: Sequence[float]) -> dict[str, Any]:
-    """Per-task entry of the results: raw mean/std, normalised scores, episode count and returns.
-
-    ``normalized`` is ``None`` when the task has no reference scores; ``human_normalized`` is present only when
-    its spec has a human score.
-    """
-    r = np.asarray(returns, dtype=np.float64)
-    mean = float(r.mean())
-    out: dict[str, Any] = {
-        "domain": task.domain,
-        "mean": mean,
-        "std": float(r.std()),
-        "normalized": task.scores.normalize(mean) if task.scores is not None else None,
-        "episodes": int(r.size),
-    }
-    if task.scores is not None and task.scores.human is not None:
-        out["human_normalized"] = task.scores.human_normalize(mean)
-    out["episode_returns"] = r.tolist()
-    return out
-
-
-def _interval(per_task: list[list[float]], reps: int, seed: int) -> dict[str, float | None]:
-    if not per_task:
-        return {"iqm": None, "ci_low": None, "ci_high": None}
-    return stratified_bootstrap_iqm(per_task, reps=reps, seed=seed).as_dict()
-
-
-def summarize(
-    tasks: Sequence[TaskSpec],
-    returns: dict[str, Sequence[float]],
-    *,
-    seed: int = 0,
-    reps: int = DEFAULT_REPS,
-) -> dict[str, Any]:
-    """Build the results dict from per-episode returns.
-
-    Args:
-        tasks: the evaluated tasks (their ``scores`` and ``domain``).
-        returns: per task name, its episode returns.
-        seed: seed of the bootstrap.
-        reps: bootstrap replicates.
-
-    Returns:
-        ``{"tasks": {name: {...}}, "domains": {domain: {"iqm", "ci_low", "ci_high", "num_tasks"}},
-        "all": {...}, "bootstrap": {...}}``. Aggregates are over tasks with reference scores; where some tasks
-        have a human score, ``human_iqm``/``human_ci_low``/``human_ci_high`` aggregate those the same way.
-    """
-    by_name = {t.name: t for t in tasks}
-    results: dict[str, Any] = {"tasks": {}, "domains": {}, "all": {}}
-    norm: dict[str, list[float]] = {}  # per task: per-episode expert-normalised returns
-    human: dict[str, list[float]] = {}
-    for name, r in returns.items():
-        task = by_name[name]
-        results["tasks"][name] = task_scores(task, r)
-        if task.scores is not None:
-            norm[name] = [task.scores.normalize(x) for x in r]
-            if task.scores.human is not None:
-                human[name] = [task.scores.human_normalize(x) for x in r]
-
-    def aggregate(names: list[str]) -> dict[str, Any]:
-        out: dict[str, Any] = _interval([norm[n] for n in names if n in norm], reps, seed)
-        out["num_tasks"] = sum(n in norm for n in names)
-        humans = [human[n] for n in names if n in human]
-        if humans:
-            h = _interval(humans, reps, seed)
-            out.update({f"human_{key}": v for key, v in h.items()})
-        return out
-
-    domains: dict[str, list[str]] = {}
-    for name in returns:
-        domains.setdefault(by_name[name].domain, []).append(name)
-    for domain, names in domains.items():
-        if any(n in norm for n in names):
-            results["domains"][domain] = aggregate(names)
-    results["all"] = aggregate(list(returns))
-    results["bootstrap"] = {
-        "reps": reps,
-        "confidence": 0.95,
-        "seed": seed,
-        "method": "IQM over tasks of per-task mean normalised return; percentile CI of a bootstrap that "
-        "resamples each task's episodes with replacement (stratified by task)",
-    }
-    return results
-
-
-def policy_name(policy: PolicyLike) -> str:
-    """A short name for the results file: ``"random"``, ``"expert"``, or the model/factory's class name."""
-    if isinstance(policy, str):
-        return policy
-    return getattr(policy, "name_or_path", None) or type(policy).__name__
 
 
 def evaluate(
@@ -385,39 +123,6 @@ def evaluate(
     if out is not None:
         write_report_files(results, out)
     return results
-
-
-def _task_line(task: TaskSpec, returns: Sequence[float]) -> str:
-    s = task_scores(task, returns)
-    line = f"{task.name}: return {s['mean']:.3f} ± {s['std']:.3f} over {s['episodes']} episodes"
-    if s["normalized"] is not None:
-        line += f", normalised {s['normalized']:.3f}"
-    if s.get("human_normalized") is not None:
-        line += f", human-normalised {s['human_normalized']:.3f}"
-    return line
-
-
-def write_report_files(results: dict[str, Any], out: str) -> list[str]:
-    """Write ``out/results.json`` and the plots (``domains.png``, ``tasks.png``; ``human.png`` if relevant).
-
-    Returns:
-        The paths written.
-    """
-    from jat_train.plots import plot_domains, plot_tasks
-
-    os.makedirs(out, exist_ok=True)
-    path = os.path.join(out, "results.json")
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(results, f, indent=2)
-    os.replace(tmp, path)
-    written = [path]
-    if any(r.get("normalized") is not None for r in results["tasks"].values()):
-        written.append(plot_domains(results, os.path.join(out, "domains.png")))
-        written.append(plot_tasks(results, os.path.join(out, "tasks.png")))
-    if any(r.get("human_normalized") is not None for r in results["tasks"].values()):
-        written.append(plot_tasks(results, os.path.join(out, "human.png"), key="human_normalized"))
-    return written
 
 
 # -- jat-eval ------------------------------------------------------------------------------------------------

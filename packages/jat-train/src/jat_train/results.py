@@ -1,0 +1,147 @@
+"""Results of an evaluation: per-task scores, per-domain and overall IQM with bootstrap intervals, files.
+
+:func:`summarize` turns per-episode returns into the results dict: per task the raw mean and std (population)
+of the episode returns, the expert-normalised score of the mean, the human-normalised score where the task's
+spec has a human score, and the number of episodes (:func:`task_scores`); per domain and over all tasks the IQM
+of the per-task normalised scores with a 95% stratified bootstrap interval (:mod:`jat_train.scores`).
+:func:`write_report_files` writes ``results.json`` and the plots.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from jat_core.specs import TaskSpec
+
+from jat_train.policies import PolicyLike
+from jat_train.scores import DEFAULT_REPS, stratified_bootstrap_iqm
+
+
+def task_scores(task: TaskSpec, returns: Sequence[float]) -> dict[str, Any]:
+    """Per-task entry of the results: raw mean/std, normalised scores, episode count and returns.
+
+    ``normalized`` is ``None`` when the task has no reference scores; ``human_normalized`` is present only when
+    its spec has a human score.
+    """
+    r = np.asarray(returns, dtype=np.float64)
+    mean = float(r.mean())
+    out: dict[str, Any] = {
+        "domain": task.domain,
+        "mean": mean,
+        "std": float(r.std()),
+        "normalized": task.scores.normalize(mean) if task.scores is not None else None,
+        "episodes": int(r.size),
+    }
+    if task.scores is not None and task.scores.human is not None:
+        out["human_normalized"] = task.scores.human_normalize(mean)
+    out["episode_returns"] = r.tolist()
+    return out
+
+
+def _interval(per_task: list[list[float]], reps: int, seed: int) -> dict[str, float | None]:
+    if not per_task:
+        return {"iqm": None, "ci_low": None, "ci_high": None}
+    return stratified_bootstrap_iqm(per_task, reps=reps, seed=seed).as_dict()
+
+
+def summarize(
+    tasks: Sequence[TaskSpec],
+    returns: dict[str, Sequence[float]],
+    *,
+    seed: int = 0,
+    reps: int = DEFAULT_REPS,
+) -> dict[str, Any]:
+    """Build the results dict from per-episode returns.
+
+    Args:
+        tasks: the evaluated tasks (their ``scores`` and ``domain``).
+        returns: per task name, its episode returns.
+        seed: seed of the bootstrap.
+        reps: bootstrap replicates.
+
+    Returns:
+        ``{"tasks": {name: {...}}, "domains": {domain: {"iqm", "ci_low", "ci_high", "num_tasks"}},
+        "all": {...}, "bootstrap": {...}}``. Aggregates are over tasks with reference scores; where some tasks
+        have a human score, ``human_iqm``/``human_ci_low``/``human_ci_high`` aggregate those the same way.
+    """
+    by_name = {t.name: t for t in tasks}
+    results: dict[str, Any] = {"tasks": {}, "domains": {}, "all": {}}
+    norm: dict[str, list[float]] = {}  # per task: per-episode expert-normalised returns
+    human: dict[str, list[float]] = {}
+    for name, r in returns.items():
+        task = by_name[name]
+        results["tasks"][name] = task_scores(task, r)
+        if task.scores is not None:
+            norm[name] = [task.scores.normalize(x) for x in r]
+            if task.scores.human is not None:
+                human[name] = [task.scores.human_normalize(x) for x in r]
+
+    def aggregate(names: list[str]) -> dict[str, Any]:
+        out: dict[str, Any] = _interval([norm[n] for n in names if n in norm], reps, seed)
+        out["num_tasks"] = sum(n in norm for n in names)
+        humans = [human[n] for n in names if n in human]
+        if humans:
+            h = _interval(humans, reps, seed)
+            out.update({f"human_{key}": v for key, v in h.items()})
+        return out
+
+    domains: dict[str, list[str]] = {}
+    for name in returns:
+        domains.setdefault(by_name[name].domain, []).append(name)
+    for domain, names in domains.items():
+        if any(n in norm for n in names):
+            results["domains"][domain] = aggregate(names)
+    results["all"] = aggregate(list(returns))
+    results["bootstrap"] = {
+        "reps": reps,
+        "confidence": 0.95,
+        "seed": seed,
+        "method": "IQM over tasks of per-task mean normalised return; percentile CI of a bootstrap that "
+        "resamples each task's episodes with replacement (stratified by task)",
+    }
+    return results
+
+
+def policy_name(policy: PolicyLike) -> str:
+    """A short name for the results file: ``"random"``, ``"expert"``, or the model/factory's class name."""
+    if isinstance(policy, str):
+        return policy
+    return getattr(policy, "name_or_path", None) or type(policy).__name__
+
+
+def _task_line(task: TaskSpec, returns: Sequence[float]) -> str:
+    """The line printed after a task's episodes: its return, and its normalised scores where it has them."""
+    s = task_scores(task, returns)
+    line = f"{task.name}: return {s['mean']:.3f} ± {s['std']:.3f} over {s['episodes']} episodes"
+    if s["normalized"] is not None:
+        line += f", normalised {s['normalized']:.3f}"
+    if s.get("human_normalized") is not None:
+        line += f", human-normalised {s['human_normalized']:.3f}"
+    return line
+
+
+def write_report_files(results: dict[str, Any], out: str) -> list[str]:
+    """Write ``out/results.json`` and the plots (``domains.png``, ``tasks.png``; ``human.png`` if relevant).
+
+    Returns:
+        The paths written.
+    """
+    from jat_train.plots import plot_domains, plot_tasks
+
+    os.makedirs(out, exist_ok=True)
+    path = os.path.join(out, "results.json")
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(results, f, indent=2)
+    os.replace(tmp, path)
+    written = [path]
+    if any(r.get("normalized") is not None for r in results["tasks"].values()):
+        written.append(plot_domains(results, os.path.join(out, "domains.png")))
+        written.append(plot_tasks(results, os.path.join(out, "tasks.png")))
+    if any(r.get("human_normalized") is not None for r in results["tasks"].values()):
+        written.append(plot_tasks(results, os.path.join(out, "human.png"), key="human_normalized"))
+    return written

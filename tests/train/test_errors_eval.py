@@ -143,7 +143,7 @@ def test_a_model_that_acts_nan_is_refused(workdir, capsys, monkeypatch):
         policy.act({}, np.zeros(2))
     from jat_train import evaluate
 
-    monkeypatch.setattr(evaluate, "load_model", lambda path, device=None: (NanModel(), {}))
+    monkeypatch.setattr(evaluate, "load_model", lambda path, device=None, dtype="fp32": (NanModel(), {}))
     before = snapshot(workdir)
     assert main(_args("--model", "model")) == 2
     assert_one_line_error(capsys.readouterr().err, "jat-eval", "toy-reach", "non-finite actions")

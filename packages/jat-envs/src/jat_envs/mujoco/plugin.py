@@ -1,4 +1,8 @@
-"""Hook implementations of the MuJoCo domain: 11 envs, continuous observations and actions, no offline expert."""
+"""Hook implementations of the MuJoCo domain: 11 envs, continuous observations and actions.
+
+Experts (:mod:`jat_envs.mujoco.expert`) for pendulum, doublependulum, reacher, swimmer and halfcheetah; the other
+tasks have none.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from jat_core.specs import FieldSpec, TaskSpec
 
 from jat_envs.common import hub_dataset
 from jat_envs.mujoco import env as mujoco_env
+from jat_envs.mujoco.expert import EXPERTS
 from jat_envs.mujoco.tasks import DEFAULT_LOSS_WEIGHT, ENVS, LOSS_WEIGHTS
 from jat_envs.scores import scores_for
 
@@ -27,6 +32,7 @@ def task_spec(name: str) -> TaskSpec:
         scores=scores_for(name),
         dataset=hub_dataset(name),
         loss_weight=LOSS_WEIGHTS.get(name, DEFAULT_LOSS_WEIGHT),
+        expert=EXPERTS.get(name),
         metadata={"env_id": env_id},
     )
 

@@ -116,6 +116,6 @@ def test_eval_bench_times_every_mode_on_real_envs():
         assert 2 * 2 <= row["env_steps"] <= 2 * 2 * 5  # 2 tasks x 2 episodes of 1 to 5 steps (the cap)
         for key in ("seconds", "env_steps_per_s", "speedup_vs_reference", "env_share"):
             assert math.isfinite(row[key]) and row[key] > 0, (row["mode"], key, row[key])
-        assert row["env_steps_per_s"] == pytest.approx(row["env_steps"] / row["seconds"], rel=0.01)
+        assert row["env_steps_per_s"] == pytest.approx(row["env_steps"] / row["seconds"], rel=0.01, abs=0.051)  # rounded to 0.1
     by_mode = {r["mode"]: r for r in rows}
     assert by_mode["reference"]["speedup_vs_reference"] == 1.0 and by_mode["envs_only"]["env_share"] == 1.0

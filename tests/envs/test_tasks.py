@@ -152,8 +152,12 @@ def test_dataset_and_scores(registry):
 
 
 def test_experts(registry):
+    """Every BabyAI and Meta-World task has an offline expert; MuJoCo and Atari have them for some tasks; the text
+    tasks (no env) have none."""
     with_expert = {n for n, t in registry.tasks.items() if t.expert is not None}
-    assert with_expert == set(registry.domains()["babyai"]) | set(registry.domains()["metaworld"])
+    assert set(registry.domains()["babyai"]) | set(registry.domains()["metaworld"]) <= with_expert
+    assert {registry.task(n).domain for n in with_expert} <= {"babyai", "metaworld", "mujoco", "atari"}
+    assert not with_expert & set(TEXT_TASKS)
 
 
 def test_plugins_import_no_heavy_dependency():

@@ -247,8 +247,8 @@ def test_cli_unknown_task_suggests(cli_registry, tmp_path, capsys):
 
 
 def test_cli_needs_a_policy_without_expert(cli_registry, tmp_path, capsys):
-    assert cli.collect_main(["--tasks", "atari-pong", "--episodes", "1", "--out", str(tmp_path)]) == 2
-    assert "no offline expert for atari-pong" in capsys.readouterr().err
+    assert cli.collect_main(["--tasks", "atari-alien", "--episodes", "1", "--out", str(tmp_path)]) == 2
+    assert "no offline expert for atari-alien" in capsys.readouterr().err
     assert cli.collect_main(["--tasks", "oscar", "--episodes", "1", "--out", str(tmp_path)]) == 2
     assert "without an environment" in capsys.readouterr().err
     assert (

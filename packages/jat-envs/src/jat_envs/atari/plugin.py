@@ -1,4 +1,7 @@
-"""Hook implementations of the Atari domain: 57 games, image observations, no offline expert."""
+"""Hook implementations of the Atari domain: 57 games, image observations.
+
+Scripted RAM experts (:mod:`jat_envs.atari.expert`) for Pong and Freeway; the other games have none.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from jat_core import hookimpl
 from jat_core.specs import FieldSpec, TaskSpec
 
 from jat_envs.atari import env as atari_env
+from jat_envs.atari.expert import EXPERTS
 from jat_envs.atari.tasks import GAMES, env_id
 from jat_envs.common import hub_dataset
 from jat_envs.scores import scores_for
@@ -38,6 +42,7 @@ def task_spec(name: str) -> TaskSpec:
         scores=scores_for(name),
         dataset=hub_dataset(name),
         context_steps=CONTEXT_STEPS,
+        expert=EXPERTS.get(name),
         metadata={"env_id": env_id(name)},
     )
 

@@ -4,20 +4,16 @@ what arrived, before torch gets a chance to fail with an index or shape error de
 from __future__ import annotations
 
 import torch
+from jat_core.codec import as_tensor
 
 
 def tensor(values, *, field: str) -> torch.Tensor:
-    """``values`` as a tensor (tensors pass through unchanged).
+    """``values`` as a tensor (tensors pass through unchanged); see :func:`jat_core.codec.as_tensor`.
 
     Raises:
         ValueError: the values cannot be converted (ragged lists, strings...).
     """
-    if isinstance(values, torch.Tensor):
-        return values
-    try:
-        return torch.as_tensor(values)
-    except (TypeError, ValueError, RuntimeError) as exc:
-        raise ValueError(f"{field}: expected an array of numbers, got {type(values).__name__} ({exc})") from None
+    return as_tensor(values, field)
 
 
 def shape(x: torch.Tensor, expected: tuple, *, field: str, layout: str) -> None:

@@ -19,7 +19,7 @@ A codec declares which roles it supports in ``roles`` and, for each, the data-se
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -145,3 +145,14 @@ class Codec(nn.Module):
             ``(B, T)`` float loss per step, zero where ``mask`` is False. The core weights and reduces it.
         """
         raise NotImplementedError
+
+
+def as_tensor(values: Any, field: str) -> torch.Tensor:
+    """``values`` as a tensor (tensors pass through unchanged); a ValueError naming ``field`` when they are not an
+    array of numbers (ragged lists, strings...). Shared by the model's column checks and the codecs'."""
+    if isinstance(values, torch.Tensor):
+        return values
+    try:
+        return torch.as_tensor(values)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise ValueError(f"{field}: expected an array of numbers, got {type(values).__name__} ({exc})") from None

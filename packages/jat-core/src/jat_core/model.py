@@ -37,7 +37,7 @@ from safetensors import SafetensorError, safe_open
 from torch import nn
 from transformers import AutoModel, AutoModelForCausalLM, PreTrainedModel
 
-from jat_core.codec import ACTION, OBSERVATION, SEQUENCE, Codec, SharedParts
+from jat_core.codec import ACTION, OBSERVATION, SEQUENCE, Codec, SharedParts, as_tensor
 from jat_core.config import CheckpointError, JatConfig
 from jat_core.plugins import Registry, load_plugins
 from jat_core.sequence import deinterleave, extend_mask, interleave, interleave_mask, weighted_mean
@@ -310,7 +310,7 @@ class JatModel(PreTrainedModel):
             if values is None:
                 continue
             codec, role = self.codec_for(column)
-            values = _as_tensor(values, column)
+            values = as_tensor(values, column)
             # RL columns are (B, T, ...), sequence columns (B, ...): a batch of no sample or no step has no loss
             batch_dims, what = (1, "one sample (B > 0)") if role == SEQUENCE else (2, "one sample and one step (B, T > 0)")
             if values.dim() >= batch_dims and 0 in values.shape[:batch_dims]:
@@ -318,7 +318,7 @@ class JatModel(PreTrainedModel):
             check_finite(values, field=column)
             given[role].append((codec, column, values))
         if rewards is not None:
-            rewards = _as_tensor(rewards, "rewards")
+            rewards = as_tensor(rewards, "rewards")
             check_finite(rewards, field="rewards")
         rl = given[OBSERVATION] or given[ACTION]
         if rl and given[SEQUENCE]:
@@ -508,16 +508,6 @@ class JatModel(PreTrainedModel):
         elif return_loss:
             raise ValueError(f"no loss: none of the columns {[c for _, c, _ in streams]} is predicted; pass return_loss=False")
         return JatOutput(loss=loss, logits=logits, past_key_values=trunk.past_key_values, hidden_states=trunk.hidden_states)
-
-
-def _as_tensor(values: Any, field: str) -> torch.Tensor:
-    """``values`` as a tensor (tensors pass through); a ValueError naming ``field`` when they are no numbers."""
-    if isinstance(values, torch.Tensor):
-        return values
-    try:
-        return torch.as_tensor(values)
-    except (TypeError, ValueError, RuntimeError) as exc:
-        raise ValueError(f"{field}: expected an array of numbers, got {type(values).__name__} ({exc})") from None
 
 
 # -- checkpoint files (JatModel.from_pretrained) ----------------------------------------------------------------

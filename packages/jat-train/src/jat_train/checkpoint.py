@@ -52,15 +52,7 @@ def checkpoint_dir(output_dir: str, step: int) -> str:
 
 def list_checkpoints(output_dir: str) -> list[tuple[int, str]]:
     """Complete checkpoints in ``output_dir`` as ``(step, path)``, oldest first."""
-    if not os.path.isdir(output_dir):
-        return []
-    out = []
-    for name in os.listdir(output_dir):
-        m = re.fullmatch(rf"{PREFIX}(\d+)", name)
-        path = os.path.join(output_dir, name)
-        if m and os.path.isfile(os.path.join(path, STATE)):
-            out.append((int(m.group(1)), path))
-    return sorted(out)
+    return [(step, path) for step, path in checkpoint_dirs(output_dir) if os.path.isfile(os.path.join(path, STATE))]
 
 
 def latest_checkpoint(output_dir: str) -> str | None:

@@ -17,20 +17,18 @@ from jat_train import checkpoint as ckpt
 from jat_train.data import DataError, open_episodes
 from jat_train.trainer import TrainConfig, main, read_log, train
 from safetensors.torch import load_file
-from trainkit import assert_one_line_error, episode, snapshot, toy_registry, toy_task, write_task
+from trainkit import (
+    CLI_MODEL,
+    assert_one_line_error,
+    episode,
+    snapshot,
+    toy_registry,
+    toy_task,
+    train_argv,
+    write_task,
+)
 
-MODEL = {"hidden_size": 64, "num_layers": 1, "num_heads": 2, "max_position_embeddings": 16, "window_size": 8,
-         "vocab_size": 300}
 TASK = "toy-reach"
-
-
-def _argv(data, out, *extra):
-    argv = ["--data", str(data), "--output-dir", str(out), "--max-steps", "4", "--save-every", "2",
-            "--save-total-limit", "0", "--batch-size", "2", "--lr", "1e-3", "--tokenizer", "bpe:300", "--cpu",
-            "--mixed-precision", "no", "--num-threads", "1", "--no-progress"]
-    for key, value in MODEL.items():
-        argv += ["--model-config", f"{key}={value}"]
-    return [*argv, *extra]
 
 
 @pytest.fixture(autouse=True)
@@ -43,7 +41,7 @@ def trained(tmp_path_factory):
     """Local data and a finished 4-step run with checkpoints 2 and 4 (copied by each test before damage)."""
     root = tmp_path_factory.mktemp("trained")
     write_task(str(root / "data"), toy_task(), [5, 9, 2, 13, 6, 17, 8])
-    config = TrainConfig(data=str(root / "data"), output_dir=str(root / "run"), model_overrides=MODEL,
+    config = TrainConfig(data=str(root / "data"), output_dir=str(root / "run"), model_overrides=CLI_MODEL,
                          tokenizer="bpe:300", max_steps=4, save_every=2, save_total_limit=None, batch_size=2,
                          learning_rate=1e-3, num_threads=1, progress=False, mixed_precision="no", cpu=True)
     train(config, registry=toy_registry(toy_task()))
@@ -129,7 +127,7 @@ def test_resume_from_a_damaged_latest_falls_back_and_continues_exactly(run_copy,
     data, run = run_copy
     _cut(0.5)(str(run / "checkpoint-4" / "model.safetensors"))
     with caplog.at_level(logging.WARNING, logger="jat_train.trainer"):
-        assert main(_argv(data, run, "--resume")) == 0
+        assert main(train_argv(data, run, "--resume")) == 0
     assert any("checkpoint-4" in r.getMessage() and "model.safetensors" in r.getMessage() and "falling back"
                in r.getMessage() for r in caplog.records)
     assert [r["step"] for r in read_log(str(run))] == [1, 2, 3, 4]
@@ -145,7 +143,7 @@ def test_resume_stops_when_every_checkpoint_is_damaged(run_copy, capsys):
     _write("")(str(run / "checkpoint-4" / "trainer_state.json"))
     _cut(0.5)(str(run / "checkpoint-2" / "optimizer.pt"))
     before, data_before = snapshot(run), snapshot(data)
-    assert main(_argv(data, run, "--resume")) == 2
+    assert main(train_argv(data, run, "--resume")) == 2
     line = assert_one_line_error(capsys.readouterr().err, "jat-train", "--resume", "no intact checkpoint")
     assert os.path.join("checkpoint-4", "trainer_state.json") in line
     assert os.path.join("checkpoint-2", "optimizer.pt") in line
@@ -157,7 +155,7 @@ def test_resume_with_only_incomplete_checkpoint_dirs_does_not_start_from_scratch
     for step in (2, 4):
         os.remove(run / f"checkpoint-{step}" / "trainer_state.json")
     before = snapshot(run)
-    assert main(_argv(data, run, "--resume")) == 2
+    assert main(train_argv(data, run, "--resume")) == 2
     assert_one_line_error(capsys.readouterr().err, "jat-train", "trainer_state.json: missing")
     assert snapshot(run) == before
 
@@ -169,7 +167,7 @@ def test_a_checkpoint_file_that_fails_to_load_is_named(run_copy):
 
     _, run = run_copy
     torch.save({"not": "an optimizer state"}, run / "checkpoint-4" / "optimizer.pt")
-    config = TrainConfig(model_overrides=MODEL, tokenizer="bpe:300")
+    config = TrainConfig(model_overrides=CLI_MODEL, tokenizer="bpe:300")
     model = build_model(config, None)
     optimizer = torch.optim.AdamW(model.parameters())
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0)
@@ -215,7 +213,7 @@ def test_damaged_local_data_names_the_file(run_copy, capsys, name, damage, needl
     with pytest.raises(DataError) as err:
         open_episodes(toy_task(), str(data))
     assert "toy-reach" in str(err.value) and all(n in str(err.value) for n in needles), str(err.value)
-    assert main(_argv(data, tmp_out := run.parent / "fresh")) == 2
+    assert main(train_argv(data, tmp_out := run.parent / "fresh")) == 2
     assert_one_line_error(capsys.readouterr().err, "jat-train", "toy-reach", *needles)
     assert snapshot(data) == before and snapshot(run) == run_before
     assert not os.path.exists(tmp_out / "checkpoint-1")
@@ -234,7 +232,7 @@ def test_an_empty_split_names_task_split_and_path(tmp_path, capsys):
     with pytest.raises(DataError, match=r"has splits \['train'\], not 'test'"):
         open_episodes(toy_task(), str(tmp_path / "data"), split="test")
     before = snapshot(tmp_path / "data")
-    assert main(_argv(tmp_path / "data", tmp_path / "run")) == 2
+    assert main(train_argv(tmp_path / "data", tmp_path / "run")) == 2
     assert_one_line_error(capsys.readouterr().err, "jat-train", "'train' split", "holds no episode")
     assert snapshot(tmp_path / "data") == before
 

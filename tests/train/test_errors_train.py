@@ -10,20 +10,9 @@ import sys
 import jat_core.plugins
 import pytest
 from jat_train.trainer import main
-from trainkit import assert_one_line_error, snapshot, toy_registry, toy_task, write_task
+from trainkit import assert_one_line_error, snapshot, toy_registry, toy_task, train_argv, write_task
 
-MODEL = {"hidden_size": 64, "num_layers": 1, "num_heads": 2, "max_position_embeddings": 16, "window_size": 8,
-         "vocab_size": 300}
 TASK = "toy-reach"
-
-
-def _argv(data, out, *extra):
-    argv = ["--data", str(data), "--output-dir", str(out), "--max-steps", "4", "--save-every", "2",
-            "--save-total-limit", "0", "--batch-size", "2", "--lr", "1e-3", "--tokenizer", "bpe:300", "--cpu",
-            "--mixed-precision", "no", "--num-threads", "1", "--no-progress"]
-    for key, value in MODEL.items():
-        argv += ["--model-config", f"{key}={value}"]
-    return [*argv, *extra]
 
 
 @pytest.fixture(autouse=True)
@@ -70,7 +59,7 @@ def test_bad_arguments(run_copy, tmp_path, monkeypatch, capsys, extra, needles):
     (tmp_path / "FILE").write_text("a file")
     (tmp_path / "EMPTYDIR").mkdir()
     before = snapshot(tmp_path)
-    argv = _argv(data, run, *extra)
+    argv = train_argv(data, run, *extra)
     assert main(argv) == 2
     assert_one_line_error(capsys.readouterr().err, "jat-train", *needles)
     after = snapshot(tmp_path)

@@ -188,3 +188,19 @@ def assert_one_line_error(err: str, prog: str, *needles: str) -> str:
     for needle in needles:
         assert needle in lines[0], (needle, lines[0])
     return lines[0]
+
+
+#: a very small model for command-line runs: 1 layer, H=64, 16 tokens of context, a 300-token vocabulary
+CLI_MODEL = {"hidden_size": 64, "num_layers": 1, "num_heads": 2, "max_position_embeddings": 16, "window_size": 8,
+             "vocab_size": 300}
+
+
+def train_argv(data, out, *extra) -> list[str]:
+    """``jat-train`` arguments for a 4-step run of the :data:`CLI_MODEL` on ``data`` into ``out`` (checkpoints every
+    2 steps, all kept), plus ``extra``."""
+    argv = ["--data", str(data), "--output-dir", str(out), "--max-steps", "4", "--save-every", "2",
+            "--save-total-limit", "0", "--batch-size", "2", "--lr", "1e-3", "--tokenizer", "bpe:300", "--cpu",
+            "--mixed-precision", "no", "--num-threads", "1", "--no-progress"]
+    for key, value in CLI_MODEL.items():
+        argv += ["--model-config", f"{key}={value}"]
+    return [*argv, *extra]

@@ -100,3 +100,22 @@ def test_codec_does_not_own_the_shared_table():
     codec, _ = make()
     names = [n for n, _ in codec.named_parameters()]
     assert names == ["reduce.weight", "reduce.bias", "project.weight", "project.bias"]
+
+
+def test_reduced_size_setting_widens_the_observation_reduction():
+    """``codec_settings["discrete"]["reduced_size"]`` sets the features per integer; the default is ``H // 50``."""
+    config = tiny_config()
+    assert discrete.build(config, shared_parts(config)).reduce.out_features == config.hidden_size // 50
+    config = tiny_config(codec_settings={"discrete": {"reduced_size": 16}})
+    codec = discrete.build(config, shared_parts(config))
+    assert codec.reduce.out_features == 16
+    assert codec.project.in_features == 212 * 16
+    ids = torch.randint(0, VOCAB, (B, T, 212))
+    assert codec.encode(ids, torch.zeros(B, T), role=OBSERVATION).shape == (B, T, config.hidden_size)
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, "16", True])
+def test_reduced_size_setting_refuses_a_bad_value(bad):
+    config = tiny_config(codec_settings={"discrete": {"reduced_size": bad}})
+    with pytest.raises(ValueError, match=r"codec_settings\['discrete'\]\['reduced_size'\]"):
+        discrete.build(config, shared_parts(config))

@@ -258,3 +258,18 @@ def test_initialisation_is_the_references():
     assert abs(float(model.lm_head.weight.std()) - 0.02) < 0.002
     assert float(model.codecs["continuous"].encoder.bias.abs().max()) == 0.0
     assert torch.equal(model.transformer.h[0].ln_1.weight, torch.ones(128))
+
+
+@pytest.mark.parametrize("bad", [["discrete"], {"discrete": 16}, {3: {}}, {"discrete": {1: 2}}])
+def test_codec_settings_must_be_a_dict_of_dicts(bad):
+    with pytest.raises(ValueError, match="JatConfig.codec_settings"):
+        JatConfig.from_preset("tiny", vocab_size=300, codec_settings=bad)
+
+
+def test_codec_settings_round_trip_through_save_pretrained(tmp_path):
+    config = JatConfig.from_preset("tiny", vocab_size=300, codec_settings={"discrete": {"reduced_size": 8}})
+    config.save_pretrained(tmp_path)
+    loaded = JatConfig.from_pretrained(tmp_path)
+    assert loaded.codec_setting("discrete", "reduced_size", None) == 8
+    assert loaded.codec_setting("discrete", "other", "default") == "default"
+    assert loaded.codec_setting("text", "reduced_size", None) is None

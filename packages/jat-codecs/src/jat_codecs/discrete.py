@@ -10,6 +10,10 @@ Maths of the reference:
   vocabulary; the agent asks only for the first ``n`` rows (``decode(size=n)``). Loss: cross-entropy.
 - discrete observations are not predicted (the reference's ``multi_discrete_decoder`` is dead weight).
 
+Option (``JatConfig.codec_settings["discrete"]``): ``reduced_size``, the features kept per integer (default
+``H // 50``, the reference's). At small widths the reference's rule keeps very few (2 at H=128), too few to tell
+the mission's words apart; ``make demo`` uses 16.
+
 The token table and head belong to the core (:class:`jat_core.codec.SharedParts`); this codec only owns the
 two reduction layers ``reduce`` and ``project``.
 """
@@ -40,14 +44,18 @@ class DiscreteCodec(Codec):
     columns = {OBSERVATION: "discrete_observations", ACTION: "discrete_actions"}
     predicts = (ACTION,)
 
-    def __init__(self, shared: SharedParts, num_values: int) -> None:
+    def __init__(self, shared: SharedParts, num_values: int, reduced_size: int | None = None) -> None:
         super().__init__()
         hidden = shared.wte.embedding_dim
-        if hidden < REDUCTION + 1:
-            raise ValueError(f"discrete codec: expected hidden_size > {REDUCTION}, got {hidden}")
+        if reduced_size is None:
+            if hidden < REDUCTION + 1:
+                raise ValueError(f"discrete codec: expected hidden_size > {REDUCTION}, got {hidden}")
+            reduced_size = hidden // REDUCTION
+        if not isinstance(reduced_size, int) or isinstance(reduced_size, bool) or reduced_size <= 0:
+            raise ValueError(f"codec_settings['discrete']['reduced_size']: expected a positive int, got {reduced_size!r}")
         self.shared = shared
         self.num_values = num_values
-        reduced = hidden // REDUCTION
+        reduced = reduced_size
         self.reduce = nn.Linear(hidden, reduced)  # reference: multi_discrete_encoder.1
         self.project = nn.Linear(num_values * reduced, hidden - 1)  # reference: multi_discrete_encoder.4
 
@@ -116,5 +124,6 @@ class DiscreteCodec(Codec):
 
 
 def build(config, shared: SharedParts) -> DiscreteCodec:
-    """Codec factory: uses the shared token table and head, owns the two reduction layers."""
-    return DiscreteCodec(shared, config.max_discrete_value)
+    """Codec factory: uses the shared token table and head, owns the two reduction layers
+    (``codec_settings["discrete"]["reduced_size"]``: features per integer, default ``H // 50``)."""
+    return DiscreteCodec(shared, config.max_discrete_value, config.codec_setting("discrete", "reduced_size", None))

@@ -110,6 +110,9 @@ class JatConfig(PreTrainedConfig):
         observation_loss_coef, action_loss_coef: the loss is ``obs_coef * obs_loss + act_coef * act_loss``
             (kappa); an ``observation_loss_coef`` of 0 skips observation prediction entirely.
         codecs: names of the registered codecs the model builds (default: the five built-ins).
+        codec_settings: per-codec options a codec reads when it is built (:meth:`codec_setting`), as
+            ``{codec name: {option: JSON value}}``; each codec documents its own (default: none, every codec
+            builds the reference's layers).
     """
 
     model_type = "jat"
@@ -145,6 +148,7 @@ class JatConfig(PreTrainedConfig):
     observation_loss_coef: float = 0.005
     action_loss_coef: float = 0.995
     codecs: list | None = None
+    codec_settings: dict | None = None
 
     def __post_init__(self, **kwargs):
         self._validate_sizes()  # before anything is derived from them
@@ -159,6 +163,8 @@ class JatConfig(PreTrainedConfig):
         if not isinstance(self.codecs, (list, tuple)):
             _fail("codecs", "a list of codec names", self.codecs)
         self.codecs = list(self.codecs)
+        if self.codec_settings is None:
+            self.codec_settings = {}
         kwargs.pop("attention_layers", None)  # derived below; configs on disk carry a copy
         super().__post_init__(**kwargs)
         self.attention_layers = expand_attention_types(self.attention_types)
@@ -188,6 +194,21 @@ class JatConfig(PreTrainedConfig):
             _fail("codecs", "a non-empty list of codec names", self.codecs)
         if len(set(self.codecs)) != len(self.codecs):
             _fail("codecs", "unique codec names", self.codecs)
+        settings = self.codec_settings
+        if not isinstance(settings, dict) or not all(
+            isinstance(k, str) and isinstance(v, dict) and all(isinstance(o, str) for o in v) for k, v in settings.items()
+        ):
+            _fail("codec_settings", "a dict {codec name: {option name: value}}", settings)
+
+    def codec_setting(self, codec: str, option: str, default: Any) -> Any:
+        """The value of ``option`` in ``codec_settings[codec]``, or ``default`` when it is not set.
+
+        Args:
+            codec: the codec's registered name.
+            option: the option's name, documented by the codec.
+            default: what the codec builds without it (the reference's choice).
+        """
+        return self.codec_settings.get(codec, {}).get(option, default)
 
     @classmethod
     def field_names(cls) -> frozenset[str]:

@@ -1,6 +1,7 @@
 """A tiny random JatModel and batches for the model tests."""
 
 import torch
+from filekit import snapshot  # noqa: F401  (re-exported for the error tests)
 from jat_core.config import JatConfig
 from jat_core.model import JatModel
 
@@ -44,12 +45,3 @@ def image_batch(B=2, T=3, seed=0):
         discrete_actions=torch.randint(0, 18, (B, T), generator=g),
         rewards=torch.randn(B, T, generator=g),
     )
-
-
-def snapshot(folder) -> dict[str, bytes]:
-    """Every file under ``folder``, relative path -> bytes: compare before and after a call that must fail
-    without changing anything on disk."""
-    from pathlib import Path
-
-    root = Path(folder)
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}

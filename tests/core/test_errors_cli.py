@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from filekit import snapshot
 from jat_core import cli
 from jat_core.cli import (
     UserError,
@@ -24,16 +25,6 @@ from jat_core.convert import main as convert_main
 
 CHECKPOINT = Path(__file__).parent.parent / "fixtures" / "reference-parity" / "reference-checkpoint"
 BIN = Path(sys.executable).parent
-
-
-def snapshot(root) -> dict[str, bytes]:
-    out = {}
-    for dirpath, _, files in os.walk(root):
-        for name in files:
-            path = os.path.join(dirpath, name)
-            with open(path, "rb") as f:
-                out[os.path.relpath(path, root)] = f.read()
-    return out
 
 
 def one_error_line(err: str, prog: str, *needles: str) -> str:

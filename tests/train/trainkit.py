@@ -8,6 +8,7 @@ import types
 
 import numpy as np
 import torch
+from filekit import snapshot  # noqa: F401  (re-exported for the error tests)
 from jat_core import DatasetSpec, FieldSpec, TaskSpec, hookimpl
 
 OBS, ACT = 5, 2
@@ -166,17 +167,6 @@ class ToyEnv:
                 return self._obs(), -float(np.abs(action).sum()), False, self.t >= 5, {}
 
         return Env()
-
-
-def snapshot(root) -> dict[str, bytes]:
-    """Every file under ``root`` (relative path -> bytes): compare two snapshots to prove nothing changed."""
-    out = {}
-    for dirpath, _, files in os.walk(root):
-        for name in files:
-            path = os.path.join(dirpath, name)
-            with open(path, "rb") as f:
-                out[os.path.relpath(path, root)] = f.read()
-    return out
 
 
 def assert_one_line_error(err: str, prog: str, *needles: str) -> str:

@@ -31,7 +31,7 @@ from jat_core.specs import DatasetSpec, FieldSpec, Scores, TaskSpec  # noqa: E40
 _LAZY = {
     "JatConfig": "jat_core.config",
     "JatModel": "jat_core.model",
-    "JatOutput": "jat_core.model",
+    "JatOutput": "jat_core.output",
     "JatAgent": "jat_core.agent",
     "JatProcessor": "jat_core.processor",
     "KVCache": "jat_core.cache",

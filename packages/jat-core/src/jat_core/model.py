@@ -18,7 +18,7 @@ ONE token table), ``lm_head.weight`` (the token head), ``codecs.<name>.*`` (each
 
 Bad input is refused, naming the column: NaN or infinite values (in any column, ``rewards``, ``loss_weight``), an
 empty batch (no sample, no step, no token). ``from_pretrained`` is strict (see :meth:`JatModel.from_pretrained`):
-weights from safetensors only, every weight present with its shape, damaged files named (:class:`CheckpointError`).
+weights from safetensors only, every weight present with its shape, damaged files named (:mod:`jat_core.loading`).
 
 Importing this module registers the model with ``AutoModel`` and ``AutoModelForCausalLM`` (``model_type="jat"``,
 no remote code).
@@ -26,84 +26,29 @@ no remote code).
 
 from __future__ import annotations
 
-import glob
-import json
-import os
-from dataclasses import dataclass, fields
 from typing import Any, NamedTuple
 
 import torch
-from safetensors import SafetensorError, safe_open
 from torch import nn
 from transformers import AutoModel, AutoModelForCausalLM, PreTrainedModel
 
 from jat_core.codec import ACTION, OBSERVATION, SEQUENCE, Codec, SharedParts, as_tensor
-from jat_core.config import CheckpointError, JatConfig
+from jat_core.config import CheckpointError, JatConfig  # noqa: F401  (CheckpointError: importable from here too)
+from jat_core.loading import load_strict
+from jat_core.output import JatOutput
 from jat_core.plugins import Registry, load_plugins
-from jat_core.sequence import deinterleave, extend_mask, interleave, interleave_mask, weighted_mean
+from jat_core.sequence import (
+    deinterleave,
+    extend_mask,
+    interleave,
+    interleave_mask,
+    loss_weights,
+    past_length,
+    step_mask,
+    weighted_mean,
+)
 from jat_core.specs import check_finite
 from jat_core.trunk import JatTrunk
-
-WEIGHTS_FILE = "model.safetensors"
-WEIGHTS_INDEX_FILE = "model.safetensors.index.json"
-#: How many keys an error lists before it counts the rest.
-SHOWN_KEYS = 8
-
-
-
-@dataclass
-class JatOutput:
-    """Output of :meth:`JatModel.forward`. Fields a batch does not produce are ``None``.
-
-    Read fields as attributes (``out.loss``) or by name (``out["loss"]``); ``to_tuple()`` gives the fields that are
-    not ``None``, in order (what ``return_dict=False`` returns). Our own class, not transformers' ``ModelOutput``,
-    whose field names and constructor change between releases (5.24 renamed ``past_key_values`` to ``cache``);
-    ``out.cache`` is an alias of ``out.past_key_values``.
-
-    Attributes:
-        loss: scalar. RL: ``obs_coef * observation_loss + act_coef * action_loss``; sequence: next-token loss.
-        observation_loss: scalar (RL): mean next-observation loss over valid steps (0 when the observation codec
-            predicts nothing or ``observation_loss_coef`` is 0).
-        action_loss: scalar (RL): mean action loss over valid steps.
-        pred_actions: ``(B, T, ...)`` (RL): the action codec's predictions at every step (continuous: ``(B, T,
-            act_dim)``; discrete: logits ``(B, T, vocab_size)``).
-        pred_observations: ``(B, T, ...)`` (RL): predicted ``o_{t+1}`` from the state at ``a_t`` (continuous:
-            ``(B, T, obs_dim)``; image: ``(B, T, 4, 84, 84)``), or ``None``.
-        logits: ``(B, L, vocab_size)`` (sequence): next-token logits at every position (image patches included).
-        past_key_values: the trunk's cache when ``use_cache=True``.
-        hidden_states: the trunk's hidden states when ``output_hidden_states=True``.
-    """
-
-    loss: torch.Tensor | None = None
-    observation_loss: torch.Tensor | None = None
-    action_loss: torch.Tensor | None = None
-    pred_actions: torch.Tensor | None = None
-    pred_observations: torch.Tensor | None = None
-    logits: torch.Tensor | None = None
-    past_key_values: Any = None
-    hidden_states: tuple[torch.Tensor, ...] | None = None
-
-    @property
-    def cache(self) -> Any:
-        """The trunk's cache (``past_key_values``)."""
-        return self.past_key_values
-
-    def __getitem__(self, name: str) -> Any:
-        """A field by name, e.g. ``out["loss"]``."""
-        if name not in self.keys():
-            raise KeyError(f"JatOutput: no field {name!r} set; set fields: {self.keys()}")
-        return getattr(self, name)
-
-    def __contains__(self, name: object) -> bool:
-        return name in self.keys()
-
-    def keys(self) -> list[str]:
-        """Names of the fields that are not ``None``."""
-        return [f.name for f in fields(self) if getattr(self, f.name) is not None]
-
-    def to_tuple(self) -> tuple[Any, ...]:
-        """The fields that are not ``None``, in declaration order."""
-        return tuple(getattr(self, name) for name in self.keys())
 
 
 class Route(NamedTuple):
@@ -200,25 +145,7 @@ class JatModel(PreTrainedModel):
             CheckpointError: a missing, unreadable, non-JSON or pickle file, weights that do not fit (the file named).
             ValueError: an unknown keyword argument or config override.
         """
-        if kwargs.pop("use_safetensors", None) is False:
-            raise ValueError("use_safetensors=False: JatModel loads safetensors weights only (pickle files are refused)")
-        want_info = kwargs.pop("output_loading_info", False)
-        allow_mismatched = bool(kwargs.pop("ignore_mismatched_sizes", False))
-        source = None if pretrained_model_name_or_path is None else os.fspath(pretrained_model_name_or_path)
-        given_weights = kwargs.get("state_dict") is not None
-        weights = "state_dict" if given_weights else f"{source}: {WEIGHTS_FILE}"  # what errors name
-        if source is not None and os.path.isdir(source) and not given_weights:
-            weights = _check_weight_files(os.path.join(source, kwargs.get("subfolder") or ""))
-        try:
-            # mismatched sizes are reported in the loading info (checked below) instead of a bare RuntimeError
-            model, info = super().from_pretrained(
-                pretrained_model_name_or_path, *model_args, output_loading_info=True, ignore_mismatched_sizes=True,
-                use_safetensors=True, **kwargs,
-            )
-        except SafetensorError as exc:
-            raise CheckpointError(f"{weights}: not a readable safetensors file, truncated or damaged? ({exc})") from exc
-        _check_loading_info(info, weights, allow_mismatched=allow_mismatched)
-        return (model, info) if want_info else model
+        return load_strict(super().from_pretrained, pretrained_model_name_or_path, *model_args, **kwargs)
 
     def codec_for(self, column: str) -> tuple[Codec, str]:
         """The codec that reads ``column`` and its role there; an unknown column lists the known ones."""
@@ -348,7 +275,7 @@ class JatModel(PreTrainedModel):
 
     def _trunk(self, embeds, mask, *, past_key_values, position_ids, use_cache, output_hidden_states):
         """Run the trunk; ``mask`` is ``(B, past + L)`` bool (``None`` when every token is valid)."""
-        past = past_key_values.get_seq_length() if past_key_values is not None else 0
+        past = past_length(past_key_values)
         limit = self.config.max_position_embeddings
         if position_ids is None and past + embeds.shape[1] > limit:
             raise ValueError(
@@ -365,25 +292,6 @@ class JatModel(PreTrainedModel):
             use_cache=use_cache,
             output_hidden_states=output_hidden_states,
         )
-
-    @staticmethod
-    def _past_length(past_key_values) -> int:
-        return past_key_values.get_seq_length() if past_key_values is not None else 0
-
-    @staticmethod
-    def _weights(loss_weight, shape: tuple[int, int], *, what: str) -> torch.Tensor | None:
-        """``(B, T)`` float loss weights from ``(B, T)`` or ``(B,)``."""
-        if loss_weight is None:
-            return None
-        w = torch.as_tensor(loss_weight)
-        check_finite(w, field="loss_weight")
-        if w.dim() == 1 and w.shape[0] == shape[0]:
-            w = w[:, None].expand(shape)
-        if tuple(w.shape) != tuple(shape):
-            raise ValueError(f"loss_weight: expected shape {tuple(shape)} ({what}) or ({shape[0]},), got {tuple(w.shape)}")
-        if not w.is_floating_point():
-            raise ValueError(f"loss_weight: expected a floating-point tensor, got dtype {w.dtype}")
-        return w
 
     def _forward_rl(self, observations, actions, *, rewards, attention_mask, loss_weight, past_key_values,
                     position_ids, use_cache, return_loss, output_hidden_states) -> JatOutput:
@@ -404,21 +312,21 @@ class JatModel(PreTrainedModel):
                 f"got {tuple(act_emb.shape[:2])}"
             )
         B, T = obs_emb.shape[:2]
-        step_mask = self._step_mask(attention_mask, (B, T), obs_emb.device)  # (B, T)
-        past = self._past_length(past_key_values)
-        token_mask = extend_mask(interleave_mask(step_mask), B, past + 2 * T)  # (B, past + 2T)
+        steps = step_mask(attention_mask, (B, T), obs_emb.device)  # (B, T)
+        past = past_length(past_key_values)
+        token_mask = extend_mask(interleave_mask(steps), B, past + 2 * T)  # (B, past + 2T)
         trunk = self._trunk(
             interleave(obs_emb, act_emb), token_mask, past_key_values=past_key_values, position_ids=position_ids,
             use_cache=use_cache, output_hidden_states=output_hidden_states,
         )
         at_obs, at_act = deinterleave(trunk.last_hidden_state)  # (B, T, H) each
-        weights = self._weights(loss_weight, (B, T), what="(B, T)")
+        weights = loss_weights(loss_weight, (B, T), what="(B, T)")
 
         # actions: a_t from the state at o_t
         act_preds = act_codec.decode(at_obs, role=ACTION)
         action_loss = None
         if return_loss:
-            action_loss = weighted_mean(act_codec.loss(act_preds, act, step_mask, role=ACTION), step_mask, weights)
+            action_loss = weighted_mean(act_codec.loss(act_preds, act, steps, role=ACTION), steps, weights)
         pred_actions = act_codec.crop(act_preds, act, role=ACTION)
 
         # observations: o_{t+1} from the state at a_t
@@ -426,7 +334,7 @@ class JatModel(PreTrainedModel):
         if OBSERVATION in obs_codec.predicts and self.config.observation_loss_coef != 0:
             obs_preds = obs_codec.decode(at_act, role=OBSERVATION)
             if return_loss:
-                next_mask = step_mask[:, 1:]
+                next_mask = steps[:, 1:]
                 rewards_next = None if rewards is None else torch.as_tensor(rewards)[:, 1:]
                 per_step = obs_codec.loss(obs_preds[:, :-1], obs[:, 1:], next_mask, role=OBSERVATION, rewards=rewards_next)
                 observation_loss = weighted_mean(per_step, next_mask, None if weights is None else weights[:, 1:])
@@ -447,15 +355,6 @@ class JatModel(PreTrainedModel):
             hidden_states=trunk.hidden_states,
         )
 
-    @staticmethod
-    def _step_mask(attention_mask, shape: tuple[int, int], device) -> torch.Tensor:
-        if attention_mask is None:
-            return torch.ones(shape, dtype=torch.bool, device=device)
-        mask = torch.as_tensor(attention_mask)
-        if tuple(mask.shape) != tuple(shape):
-            raise ValueError(f"attention_mask: expected the step mask shape (B, T) = {tuple(shape)}, got {tuple(mask.shape)}")
-        return mask.bool()
-
     def _forward_sequence(self, streams, *, attention_mask, loss_weight, past_key_values, position_ids, use_cache,
                           return_loss, output_hidden_states) -> JatOutput:
         streams = sorted(streams, key=lambda s: s[0].sequence_order)
@@ -473,7 +372,7 @@ class JatModel(PreTrainedModel):
         predicting = [i for i, (codec, _, _) in enumerate(streams) if SEQUENCE in codec.predicts]
         if len(predicting) > 1:
             raise ValueError(f"a sequence batch may hold one predicted stream, got {[streams[i][1] for i in predicting]}")
-        past = self._past_length(past_key_values)
+        past = past_length(past_key_values)
         mask = None
         if attention_mask is not None:
             mask = torch.as_tensor(attention_mask)
@@ -501,71 +400,13 @@ class JatModel(PreTrainedModel):
                     torch.ones(B, lengths[i], dtype=torch.bool, device=hidden.device)
                     if mask is None else mask[:, past + block.start : past + block.stop]
                 )
-                weights = self._weights(loss_weight, (B, lengths[i]), what=f"(B, L) of {column}")
+                weights = loss_weights(loss_weight, (B, lengths[i]), what=f"(B, L) of {column}")
                 # position t of the stream predicts its token t + 1
                 per_token = codec.loss(logits[:, block][:, :-1], values[:, 1:], block_mask[:, 1:], role=SEQUENCE)
                 loss = weighted_mean(per_token, block_mask[:, 1:], None if weights is None else weights[:, 1:])
         elif return_loss:
             raise ValueError(f"no loss: none of the columns {[c for _, c, _ in streams]} is predicted; pass return_loss=False")
         return JatOutput(loss=loss, logits=logits, past_key_values=trunk.past_key_values, hidden_states=trunk.hidden_states)
-
-
-# -- checkpoint files (JatModel.from_pretrained) ----------------------------------------------------------------
-def _check_weight_files(folder: str) -> str:
-    """Check that the safetensors files of the checkpoint in ``folder`` have readable headers; a pickle checkpoint
-    (``pytorch_model*.bin``) is refused without being opened. Returns the weights file (or the shards' index)."""
-    index = os.path.join(folder, WEIGHTS_INDEX_FILE)
-    if os.path.isfile(index):
-        try:
-            with open(index, encoding="utf-8") as f:
-                shards = sorted(set(json.load(f)["weight_map"].values()))
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise CheckpointError(f"{index}: expected a JSON object with a 'weight_map' of shard files ({exc!r})") from exc
-        files = [os.path.join(folder, shard) for shard in shards]
-    elif os.path.isfile(os.path.join(folder, WEIGHTS_FILE)):
-        files = [os.path.join(folder, WEIGHTS_FILE)]
-    else:
-        pickles = sorted(glob.glob(os.path.join(glob.escape(folder), "pytorch_model*.bin*")))
-        if pickles:
-            raise CheckpointError(
-                f"{pickles[0]}: a pickle checkpoint, refused (loading a pickle can run code); JatModel loads "
-                f"{WEIGHTS_FILE} only: load it with trusted code and save_pretrained it"
-            )
-        raise CheckpointError(f"{os.path.join(folder, WEIGHTS_FILE)}: no such file (the weights save_pretrained writes)")
-    for file in files:
-        if not os.path.isfile(file):
-            raise CheckpointError(f"{file}: no such file (a shard listed in {index})")
-        try:
-            with safe_open(file, framework="pt") as f:
-                f.keys()
-        except (SafetensorError, OSError) as exc:
-            raise CheckpointError(f"{file}: not a readable safetensors file, truncated or damaged? ({exc})") from exc
-    return index if os.path.isfile(index) else files[0]
-
-
-def _check_loading_info(info: dict[str, Any], weights: str, *, allow_mismatched: bool) -> None:
-    """Raise when transformers' loading info reports missing, unexpected or (unless allowed) wrong-shaped weights.
-
-    Weights that the model ties to others are not reported missing by transformers (JatModel ties none:
-    ``lm_head`` is its own tensor)."""
-
-    def listed(keys: list[str]) -> str:
-        more = f" and {len(keys) - SHOWN_KEYS} more" if len(keys) > SHOWN_KEYS else ""
-        return ", ".join(keys[:SHOWN_KEYS]) + more
-
-    problems = []
-    if info.get("missing_keys"):
-        problems.append(f"missing weights {listed(sorted(info['missing_keys']))}")
-    if info.get("unexpected_keys"):
-        problems.append(f"unexpected weights {listed(sorted(info['unexpected_keys']))}")
-    if info.get("mismatched_keys") and not allow_mismatched:
-        shapes = [
-            f"{key} (model {tuple(model_shape)}, file {tuple(file_shape)})"
-            for key, file_shape, model_shape in sorted(info["mismatched_keys"])
-        ]
-        problems.append(f"wrong shapes {listed(shapes)}")
-    if problems:
-        raise CheckpointError(f"{weights}: the weights do not fit the model: {'; '.join(problems)}")
 
 
 AutoModel.register(JatConfig, JatModel, exist_ok=True)

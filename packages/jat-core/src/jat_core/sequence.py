@@ -13,6 +13,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from jat_core.specs import check_finite
+
 
 def interleave(observations: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
     """``[o_0, a_0, o_1, a_1, ...]``.
@@ -146,3 +148,39 @@ def weighted_mean(loss: torch.Tensor, mask: torch.Tensor, weights: torch.Tensor 
     if weights is not None:
         loss = loss * weights.to(loss.dtype)
     return loss.sum() / mask.sum().clamp(min=1)
+
+
+def past_length(past_key_values) -> int:
+    """Tokens already in a cache (0 without one)."""
+    return past_key_values.get_seq_length() if past_key_values is not None else 0
+
+
+def step_mask(attention_mask, shape: tuple[int, int], device=None) -> torch.Tensor:
+    """A ``(B, T)`` bool step mask: ``attention_mask`` checked against ``shape``, or all True when ``None``."""
+    if attention_mask is None:
+        return torch.ones(shape, dtype=torch.bool, device=device)
+    mask = torch.as_tensor(attention_mask)
+    if tuple(mask.shape) != tuple(shape):
+        raise ValueError(f"attention_mask: expected the step mask shape (B, T) = {tuple(shape)}, got {tuple(mask.shape)}")
+    return mask.bool()
+
+
+def loss_weights(loss_weight, shape: tuple[int, int], *, what: str) -> torch.Tensor | None:
+    """``(B, T)`` float loss weights from ``(B, T)`` or per-sample ``(B,)`` ones (``None`` stays ``None``).
+
+    Args:
+        loss_weight: the weights, or ``None``.
+        shape: ``(B, T)`` of the losses they weight.
+        what: what ``T`` counts, for the message (``"(B, T)"``, ``"(B, L) of input_ids"``).
+    """
+    if loss_weight is None:
+        return None
+    w = torch.as_tensor(loss_weight)
+    check_finite(w, field="loss_weight")
+    if w.dim() == 1 and w.shape[0] == shape[0]:
+        w = w[:, None].expand(shape)
+    if tuple(w.shape) != tuple(shape):
+        raise ValueError(f"loss_weight: expected shape {tuple(shape)} ({what}) or ({shape[0]},), got {tuple(w.shape)}")
+    if not w.is_floating_point():
+        raise ValueError(f"loss_weight: expected a floating-point tensor, got dtype {w.dtype}")
+    return w

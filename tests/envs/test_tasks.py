@@ -7,8 +7,10 @@ import pytest
 from jat_core.specs import TaskSpec
 from jat_envs.scores import load_scores, scores_for
 
-COUNTS = {"atari": 57, "babyai": 39, "metaworld": 50, "mujoco": 11, "text": 4}
+COUNTS = {"atari": 57, "babyai": 39, "metaworld": 50, "mujoco": 11, "text": 6}
 TEXT_TASKS = ["oscar", "wikipedia", "conceptual-captions", "ok-vqa"]
+#: text tasks whose data jat-collect makes on this machine (no hub configuration)
+LOCAL_TEXT_TASKS = ["text-local", "captions-shapes"]
 
 
 def _csv_tasks() -> list[str]:
@@ -19,10 +21,11 @@ def _csv_tasks() -> list[str]:
 def test_counts_and_names(registry):
     domains = registry.domains()
     assert {d: len(v) for d, v in domains.items()} == COUNTS
-    assert len(registry.tasks) == 161
-    # the 157 RL task names are exactly those of the reference score table, the text tasks the 4 configs
+    assert len(registry.tasks) == 163
+    # the 157 RL task names are exactly those of the reference score table, the text tasks the 4 configs and
+    # the 2 local tasks
     assert sorted(n for n, t in registry.tasks.items() if t.is_rl) == sorted(_csv_tasks())
-    assert sorted(domains["text"]) == sorted(TEXT_TASKS)
+    assert sorted(domains["text"]) == sorted(TEXT_TASKS + LOCAL_TEXT_TASKS)
     for domain, names in domains.items():
         if domain != "text":
             assert all(n.startswith(f"{domain}-") for n in names)
@@ -113,9 +116,12 @@ def test_fields(registry):
     assert [f.name for f in cc.observation] == ["images", "text"]
     assert [f.codec for f in cc.observation] == ["vit", "text"]
     assert [f.name for f in registry.task("oscar").observation] == ["text"]
-    for name in TEXT_TASKS:
+    for name in TEXT_TASKS + LOCAL_TEXT_TASKS:
         spec = registry.task(name)
         assert spec.action is None and spec.make_env is None and not spec.is_rl
+        assert (spec.samples is not None) == (name in LOCAL_TEXT_TASKS), name
+    assert registry.task("captions-shapes").observation == cc.observation  # the conceptual-captions schema
+    assert registry.task("text-local").observation == registry.task("oscar").observation
 
 
 def test_weights(registry):
@@ -133,6 +139,9 @@ def test_weights(registry):
 
 def test_dataset_and_scores(registry):
     for name, spec in registry.tasks.items():
+        if name in LOCAL_TEXT_TASKS:  # made locally: no hub data set, DIR/<task>/ by the task name
+            assert spec.dataset is None and spec.scores is None
+            continue
         assert (spec.dataset.repo, spec.dataset.config) == ("jat-project/jat-dataset", name)
         if spec.is_rl and name != "atari-venture":
             assert spec.scores is not None and spec.scores.expert != spec.scores.random, name
@@ -157,7 +166,7 @@ def test_experts(registry):
     with_expert = {n for n, t in registry.tasks.items() if t.expert is not None}
     assert set(registry.domains()["babyai"]) | set(registry.domains()["metaworld"]) <= with_expert
     assert {registry.task(n).domain for n in with_expert} <= {"babyai", "metaworld", "mujoco", "atari"}
-    assert not with_expert & set(TEXT_TASKS)
+    assert not with_expert & set(TEXT_TASKS + LOCAL_TEXT_TASKS)
 
 
 def test_plugins_import_no_heavy_dependency():

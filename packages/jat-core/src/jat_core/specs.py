@@ -163,6 +163,10 @@ class TaskSpec:
         expert: ``expert(env) -> policy`` where ``policy(observation) -> action``; ``None`` when no offline
             expert exists. Used by ``jat-collect``.
         context_steps: timesteps per training window (``None``: half the model's context, as the reference).
+        samples: for a task without an env, how its local data set is made: ``samples(seed=0, input_dir=None)``
+            returns an iterable (possibly endless) of rows ``{field name: value}``, one per sample, the same for
+            the same seed; ``input_dir`` is a folder of input files for sources that read files (others ignore
+            it). ``None``: its data come from the hub only. Used by ``jat-collect``.
         metadata: free-form extra facts (env id, notes).
     """
 
@@ -178,6 +182,7 @@ class TaskSpec:
     max_episode_steps: int | None = None
     expert: Callable[..., Any] | None = None
     context_steps: int | None = None
+    samples: Callable[..., Any] | None = None
     metadata: dict = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self) -> None:
@@ -208,6 +213,8 @@ class TaskSpec:
             _fail(owner, "make_env must be callable or None")
         if self.expert is not None and not callable(self.expert):
             _fail(owner, "expert must be callable or None")
+        if self.samples is not None and not callable(self.samples):
+            _fail(owner, "samples must be callable or None")
         if self.scores is not None and not isinstance(self.scores, Scores):
             _fail(owner, f"scores must be a Scores or None, got {type(self.scores).__name__}")
         if self.dataset is not None and not isinstance(self.dataset, DatasetSpec):

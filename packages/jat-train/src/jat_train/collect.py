@@ -372,13 +372,34 @@ def collect_to_disk(
         UserError: ``out`` or ``out/<task>`` exists as a file.
         ValueError: see :func:`collect`.
     """
+    check_destination(task, out)
+    data = collect(task, episodes, seed, policy_factory, **kwargs)
+    return summarize(task, data, write_data(task, data, out))
+
+
+def check_destination(task: TaskSpec, out: str) -> None:
+    """Refuse an ``out`` (or ``out/<task>``) that is a file, before anything is collected.
+
+    Raises:
+        UserError: naming the option and the file.
+    """
     from jat_core.cli import UserError, check_output_dir
 
     path = local_path(task, out)
     check_output_dir(out, "--out")
     if os.path.exists(path) and not os.path.isdir(path):
         raise UserError(f"--out: the data set of task {task.name!r} would replace the file {path!r}")
-    data = collect(task, episodes, seed, policy_factory, **kwargs)
+
+
+def write_data(task: TaskSpec, data, out: str) -> str:
+    """Save a task's ``DatasetDict`` to ``out/<task>/`` atomically (see :func:`collect_to_disk`); returns the path.
+
+    Raises:
+        UserError: ``out`` or ``out/<task>`` exists as a file.
+        OSError: the written data set does not load back as it was.
+    """
+    check_destination(task, out)
+    path = local_path(task, out)
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=f".tmp-{os.path.basename(path)}-", dir=parent)
@@ -391,7 +412,7 @@ def collect_to_disk(
     finally:
         if os.path.exists(tmp):
             shutil.rmtree(tmp)
-    return summarize(task, data, path)
+    return path
 
 
 def _check_written(task: TaskSpec, path: str, data) -> None:
@@ -432,7 +453,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="jat-collect", description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", required=True, help="comma-separated task and/or domain names")
-    parser.add_argument("--episodes", type=int, required=True, help="episodes to keep per task")
+    parser.add_argument("--episodes", type=int, required=True,
+                        help="episodes to keep per task (samples, for tasks without an env that make their data)")
     parser.add_argument("--out", required=True, help="output root: one DIR/<task>/ per task")
     parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same data)")
     parser.add_argument(
@@ -443,6 +465,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--policy",
         default=None,
         help="policy factory 'module:callable' (factory(env) -> policy), or 'random'; default: each task's expert",
+    )
+    parser.add_argument(
+        "--input-dir",
+        default=None,
+        help="folder of input files for tasks whose samples are read from files (text-local: its *.txt files; "
+        "default: each task's own source)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     add_debug_flag(parser)
@@ -462,16 +490,32 @@ def _main(argv: Sequence[str] | None) -> int:
     registry = load_plugins(args.plugins)
     tasks = registry.select(args.tasks)
     factory = load_policy_factory(args.policy) if args.policy else None
-    not_rl = [t.name for t in tasks if not t.is_rl or t.make_env is None]
-    no_expert = [t.name for t in tasks if t.is_rl and t.expert is None and factory is None]
+    made = {t.name for t in tasks if (not t.is_rl or t.make_env is None) and t.samples is not None}
+    not_rl = [t.name for t in tasks if (not t.is_rl or t.make_env is None) and t.samples is None]
+    no_expert = [t.name for t in tasks if t.is_rl and t.make_env is not None and t.expert is None and factory is None]
     if not_rl:
-        raise UserError(f"tasks without an environment cannot be collected: {', '.join(not_rl)}")
+        raise UserError(
+            f"tasks without an environment or a local sample source cannot be collected: {', '.join(not_rl)} "
+            "(their data come from the hub: jat-train --data hub)"
+        )
+    if args.input_dir is not None and not os.path.isdir(os.path.expanduser(args.input_dir)):
+        what = "is a file" if os.path.exists(args.input_dir) else "does not exist"
+        raise UserError(f"--input-dir: expected a directory of input files, {args.input_dir!r} {what}")
     if no_expert:
         raise UserError(
             f"no offline expert for {', '.join(no_expert)}; give --policy module:callable "
             "(a factory(env) -> policy) or --policy random"
         )
     for task in tasks:
+        if task.name in made:
+            from jat_train.samples import collect_samples_to_disk
+
+            summary = collect_samples_to_disk(
+                task, args.episodes, args.out, seed=args.seed, input_dir=args.input_dir,
+                test_fraction=args.test_fraction, progress=not args.no_progress,
+            )
+            print(summary.line(), flush=True)
+            continue
         summary = collect_to_disk(
             task,
             args.episodes,

@@ -89,6 +89,32 @@ def test_every_batch_is_one_task_and_tasks_follow_sample_weights(tmp_path):
     assert abs(share - 0.75) < 4 * np.sqrt(0.75 * 0.25 / 400), share  # 4 sigma
 
 
+def test_batch_tokens_give_tasks_with_short_episodes_more_windows_per_batch(tmp_path):
+    """``batch_tokens``: windows per batch follow each task's mean window length, so batches hold about the same
+    number of tokens (short: 2-step episodes, 4 tokens each; long: 4-step windows, 8 tokens each)."""
+    short, long = toy_task("toy-short"), toy_task("toy-long", obs=3)
+    write_task(str(tmp_path), short, [2] * 20)
+    write_task(str(tmp_path), long, [8] * 10)
+    tasks = [short, long]
+    batches = build_batches(tasks, open_sources(tasks, str(tmp_path)), processor=ArrayProcessor(), batch_size=3,
+                            max_position_embeddings=8, seed=0, batch_tokens=32)
+    assert batches.batch_sizes == {"toy-short": 8, "toy-long": 4}
+    for _ in range(20):
+        batch = next(batches)
+        assert batch.num_tokens == 32
+        assert batch.inputs["attention_mask"].shape[0] == batches.batch_sizes[batch.task]
+    fixed = build_batches(tasks, open_sources(tasks, str(tmp_path)), processor=ArrayProcessor(), batch_size=3,
+                          max_position_embeddings=8, seed=0)
+    assert fixed.batch_sizes == {"toy-short": 3, "toy-long": 3}
+
+
+def test_batch_tokens_must_be_positive():
+    from jat_train.train_config import TrainConfig
+
+    with pytest.raises(ValueError, match="batch_tokens"):
+        TrainConfig(batch_tokens=0)
+
+
 def test_ranks_read_disjoint_shards_covering_every_episode(data_dir):
     spec = toy_task()
     seen = []

@@ -108,7 +108,7 @@ class MultiTaskBatches:
     Args:
         tasks: the task specs.
         windows: each task's :class:`TaskWindows`, by name.
-        batch_size: windows per batch (per rank).
+        batch_size: windows per batch (per rank): one number for every task, or one per task name.
         processor: turns raw arrays into model tensors (see :func:`collate`).
         seed: seed of the task draws.
     """
@@ -118,15 +118,17 @@ class MultiTaskBatches:
         tasks: list[TaskSpec],
         windows: dict[str, TaskWindows],
         *,
-        batch_size: int,
+        batch_size: int | dict[str, int],
         processor: Any,
         seed: int = 0,
     ):
         if not tasks:
             raise ValueError("no task to train on")
-        if batch_size <= 0:
-            raise ValueError(f"batch_size must be positive, got {batch_size}")
-        self.tasks, self.windows, self.batch_size, self.processor = list(tasks), windows, batch_size, processor
+        sizes = batch_size if isinstance(batch_size, dict) else {t.name: batch_size for t in tasks}
+        for t in tasks:
+            if sizes.get(t.name, 0) <= 0:
+                raise ValueError(f"batch_size of task {t.name!r} must be positive, got {sizes.get(t.name)}")
+        self.tasks, self.windows, self.batch_sizes, self.processor = list(tasks), windows, sizes, processor
         weights = np.array([t.sample_weight for t in self.tasks], dtype=np.float64)
         self.probabilities = weights / weights.sum()
         self.rng = np.random.default_rng(seed)
@@ -137,17 +139,17 @@ class MultiTaskBatches:
     def __next__(self) -> Batch:
         spec = self.tasks[int(self.rng.choice(len(self.tasks), p=self.probabilities))]
         stream = self.windows[spec.name]
-        return collate(spec, [stream.next_window() for _ in range(self.batch_size)], self.processor)
+        return collate(spec, [stream.next_window() for _ in range(self.batch_sizes[spec.name])], self.processor)
 
     def skip(self) -> None:
         """Move past the next batch without building it: its task is drawn and its windows are passed over (a
         shuffled sampler only moves its cursor; a sequential reader still reads the episodes it passes)."""
         spec = self.tasks[int(self.rng.choice(len(self.tasks), p=self.probabilities))]
-        stream = self.windows[spec.name]
+        stream, size = self.windows[spec.name], self.batch_sizes[spec.name]
         if hasattr(stream, "skip"):
-            stream.skip(self.batch_size)
+            stream.skip(size)
         else:
-            for _ in range(self.batch_size):
+            for _ in range(size):
                 stream.next_window()
 
     def state_dict(self) -> dict:
@@ -173,6 +175,7 @@ def build_batches(
     batch_size: int,
     max_position_embeddings: int,
     seed: int = 0,
+    batch_tokens: int | None = None,
 ) -> MultiTaskBatches:
     """The batch stream of this rank.
 
@@ -188,11 +191,13 @@ def build_batches(
         max_position_embeddings: the model's context in tokens; RL windows are ``task.context_steps`` or half of
             it (two tokens per step), text windows all of it.
         seed: seed of the task draws.
+        batch_tokens: if set, each task's windows per batch are chosen so that a batch holds about this many
+            tokens (:func:`windows_per_batch`) instead of ``batch_size`` windows.
 
     Returns:
         A :class:`MultiTaskBatches`.
     """
-    windows = {}
+    windows, sizes = {}, {}
     for spec in tasks:
         context = (spec.context_steps or max_position_embeddings // 2) if spec.is_rl else max_position_embeddings
         source = sources[spec.name]
@@ -200,4 +205,25 @@ def build_batches(
             windows[spec.name] = ShuffledWindows(spec, source, context)
         else:
             windows[spec.name] = TaskWindows(spec, source, context, processor)
-    return MultiTaskBatches(tasks, windows, batch_size=batch_size, processor=processor, seed=seed)
+        sizes[spec.name] = batch_size if batch_tokens is None else windows_per_batch(spec, windows[spec.name], context,
+                                                                                      batch_tokens)
+    return MultiTaskBatches(tasks, windows, batch_size=sizes, processor=processor, seed=seed)
+
+
+def windows_per_batch(spec: TaskSpec, windows: Any, context: int, batch_tokens: int) -> int:
+    """Windows per batch for a budget of ``batch_tokens`` tokens per batch (at least one window).
+
+    Tasks with short episodes (BabyAI: a few dozen steps) otherwise fill a batch of ``batch_size`` windows with
+    far fewer tokens, and so far fewer action targets, than tasks whose windows are full (Meta-World, text); a
+    token budget gives every batch about the same number of targets and the same compute.
+
+    Args:
+        spec: the task.
+        windows: its window reader; a :class:`ShuffledWindows` knows its mean window length, any other reader
+            (streamed episodes, text) is counted as full windows.
+        context: window length, in steps (RL) or tokens.
+        batch_tokens: the budget.
+    """
+    tokens_per_step = 2 if spec.is_rl else 1  # an RL step is an observation token and an action token
+    steps = windows.mean_window_steps if isinstance(windows, ShuffledWindows) else context
+    return max(1, round(batch_tokens / (tokens_per_step * steps)))

@@ -50,6 +50,9 @@ class TrainConfig:
         save_total_limit: keep only the newest checkpoints (``None``: all).
         seed: seed of the initialisation, the data order and the task draws.
         batch_size: windows per batch on each process.
+        batch_tokens: if set, each task's windows per batch are chosen to hold about this many tokens (short
+            episodes get more windows per batch; :func:`jat_train.batches.windows_per_batch`); ``batch_size`` is
+            then unused.
         grad_accum: batches per optimizer step on each process.
         learning_rate, warmup_steps, weight_decay, adam_betas, adam_eps: AdamW and its linear schedule.
         max_grad_norm: gradient clipping (``None`` or 0: none).
@@ -83,6 +86,7 @@ class TrainConfig:
     save_total_limit: int | None = 3
     seed: int = 0
     batch_size: int = 8
+    batch_tokens: int | None = None
     grad_accum: int = 1
     learning_rate: float = 5e-5
     warmup_steps: int = 0
@@ -105,6 +109,8 @@ class TrainConfig:
         for name in ("max_steps", "save_every", "batch_size", "grad_accum", "log_every"):
             if int(getattr(self, name)) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
+        if self.batch_tokens is not None and int(self.batch_tokens) <= 0:
+            raise ValueError(f"batch_tokens must be positive, got {self.batch_tokens!r}")
         if int(self.num_workers) < 0:
             raise ValueError(f"num_workers must be 0 or more, got {self.num_workers!r}")
         if int(self.shuffle_buffer) < 0:
@@ -156,6 +162,9 @@ def build_parser():
                    help="keep the newest N checkpoints; 0: all (default: %(default)s)")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--batch-size", type=int, default=d.batch_size, help="windows per batch per process")
+    p.add_argument("--batch-tokens", type=int, default=d.batch_tokens, metavar="N",
+                   help="instead of --batch-size: each task's windows per batch chosen to hold about N tokens "
+                   "(tasks with short episodes get more windows)")
     p.add_argument("--grad-accum", "--gradient-accumulation-steps", dest="grad_accum", type=int,
                    default=d.grad_accum, help="batches per optimizer step per process (default: %(default)s)")
     p.add_argument("--learning-rate", "--lr", dest="learning_rate", type=float, default=d.learning_rate)

@@ -209,17 +209,18 @@ def train(
     model = build_model(config, tokenizer, registry)
     model.train()
     processor = make_processor(model, tokenizer)
-    batches = BatchLoader(
-        build_batches(
-            tasks,
-            sources,
-            processor=processor,
-            batch_size=config.batch_size,
-            max_position_embeddings=model.config.max_position_embeddings,
-            seed=config.seed,
-        ),
-        num_workers=config.num_workers,
+    stream = build_batches(
+        tasks,
+        sources,
+        processor=processor,
+        batch_size=config.batch_size,
+        max_position_embeddings=model.config.max_position_embeddings,
+        seed=config.seed,
+        batch_tokens=config.batch_tokens,
     )
+    if accelerator.is_main_process and config.batch_tokens:
+        logger.info("windows per batch (--batch-tokens %d): %s", config.batch_tokens, stream.batch_sizes)
+    batches = BatchLoader(stream, num_workers=config.num_workers)
     optimizer = torch.optim.AdamW(
         model.parameters(),
         lr=config.learning_rate,

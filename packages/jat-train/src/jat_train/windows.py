@@ -263,6 +263,12 @@ class ShuffledWindows:
         """Windows in one epoch of the whole data set (all ranks)."""
         return len(self._table)
 
+    @property
+    def mean_window_steps(self) -> float:
+        """Mean steps per window over the whole data set (the last window of an episode is shorter)."""
+        lengths = episode_lengths(self.source.dataset)
+        return float(lengths.sum()) / len(self._table)
+
     def _epoch_order(self) -> np.ndarray:
         """This rank's window indices for the current epoch."""
         source, n = self.source, len(self._table)

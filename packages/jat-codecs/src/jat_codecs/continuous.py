@@ -104,6 +104,13 @@ class ContinuousCodec(Codec):
         m = checks.mask(mask, err.shape)
         return torch.where(m, err, torch.zeros_like(err))
 
+    def choose(self, prediction, field, *, deterministic=True, temperature=1.0, generator=None) -> torch.Tensor:
+        """``(N, *shape)`` actions: the predicted values (the model predicts no spread, as the reference: a draw is
+        the mean too), clipped to the field's ``[low, high]``."""
+        low = -torch.inf if field.low is None else field.low
+        high = torch.inf if field.high is None else field.high
+        return prediction.float().clamp(low, high).reshape(-1, *field.shape)
+
 
 def build(config, shared) -> ContinuousCodec:
     """Codec factory: ``Linear(max_continuous_size, H)`` in, ``Linear(H, max_continuous_size)`` out."""

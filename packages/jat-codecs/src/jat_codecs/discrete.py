@@ -43,6 +43,7 @@ class DiscreteCodec(Codec):
     roles = (OBSERVATION, ACTION)
     columns = {OBSERVATION: "discrete_observations", ACTION: "discrete_actions"}
     predicts = (ACTION,)
+    action_unit = "logits (n)"
 
     def __init__(self, shared: SharedParts, num_values: int, reduced_size: int | None = None) -> None:
         super().__init__()
@@ -103,10 +104,7 @@ class DiscreteCodec(Codec):
         """Action logits ``(B, T, vocab_size)``, or only the first ``size`` (the task's number of actions)."""
         if role != ACTION:
             raise ValueError(f"discrete codec predicts actions only, not role {role!r}")
-        head = self.shared.head
-        weight = head.weight if size is None else head.weight[:size]
-        bias = None if head.bias is None else (head.bias if size is None else head.bias[:size])
-        return F.linear(hidden, weight, bias)
+        return self.shared.logits(hidden, size)
 
     def loss(self, predictions, targets, mask, *, role: str, rewards=None) -> torch.Tensor:
         """Per-step cross-entropy of the action logits."""
@@ -121,6 +119,19 @@ class DiscreteCodec(Codec):
         checks.in_range(y, predictions.shape[-1], field=field, what="actions")
         ce = F.cross_entropy(predictions.flatten(0, 1), y.flatten(), reduction="none").view(y.shape)  # (B, T)
         return torch.where(m, ce, torch.zeros_like(ce))
+
+    def action_size(self, field) -> int:
+        """The ``n`` logits of the field's choice among ``n`` actions."""
+        if field.n is None:
+            raise ValueError(f"action field {field.name!r}: the discrete codec needs n (the number of actions)")
+        return field.n
+
+    def choose(self, prediction, field, *, deterministic=True, temperature=1.0, generator=None) -> torch.Tensor:
+        """``(N,)`` actions from ``(N, n)`` logits: the argmax, or a draw from ``softmax(logits / temperature)``."""
+        if deterministic:
+            return prediction.argmax(dim=-1)  # (N,)
+        probs = torch.softmax(prediction.float() / temperature, dim=-1)
+        return torch.multinomial(probs, 1, generator=generator)[:, 0]  # (N,)
 
 
 def build(config, shared: SharedParts) -> DiscreteCodec:

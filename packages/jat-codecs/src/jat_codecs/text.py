@@ -57,10 +57,7 @@ class TextCodec(Codec):
 
     def decode(self, hidden: torch.Tensor, *, role: str, size: int | None = None) -> torch.Tensor:
         """``(B, L, H)`` -> logits ``(B, L, vocab_size)`` (or the first ``size``)."""
-        head = self.shared.head
-        weight = head.weight if size is None else head.weight[:size]
-        bias = None if head.bias is None else (head.bias if size is None else head.bias[:size])
-        return F.linear(hidden, weight, bias)
+        return self.shared.logits(hidden, size)
 
     def loss(self, predictions, targets, mask, *, role: str, rewards=None) -> torch.Tensor:
         """Per-token cross-entropy ``(B, L)`` of aligned logits and target ids, zero where ``mask`` is False."""

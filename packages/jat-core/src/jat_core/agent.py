@@ -26,8 +26,9 @@ episode carries reward 0, whatever is passed.
 How a step works. Env ``i``'s context is the token sequence ``[o_0, a_0, o_1, a_1, ..., o_t]`` of its current
 episode (from the window start), at positions ``0, 1, 2, ...``. The trunk's KV cache holds every token up to
 ``o_{t-1}``; one ``act`` feeds only the two new tokens ``[a_{t-1}, o_t]`` for all envs in one trunk call, reads
-the hidden state at ``o_t`` and decodes only the task's action: ``decode(role="action", size=n)`` (the first ``n``
-logits of a discrete action, or the ``A`` values of a continuous one). The observation decoder never runs.
+the hidden state at ``o_t`` and decodes only the task's action: ``decode(role="action", size=codec.action_size(field))``
+(e.g. the first ``n`` logits of a choice among ``n``, or the ``A`` values of a vector). The observation decoder never
+runs.
 
 Batch layout. All envs share the cache's slot axis. Each env's tokens are always the *last* ``len_i`` slots of
 its row (a reset env just stops counting its old slots; a padding slot stands for the missing previous action
@@ -48,10 +49,10 @@ trades context after a slide for speed). That pass only fills the cache (``cache
 its keys and values and nothing after them (at ``tiny``, 16 envs: 58 ms per slide instead of 98 ms). When reset
 envs leave dead slots behind, the cache drops the leading slots no env uses (``_rebuild``).
 
-Actions. Deterministic: the argmax of the ``n`` logits, or the predicted continuous action. Sampled
-(``deterministic=False``): a draw from ``softmax(logits / temperature)`` with a seeded ``torch.Generator``;
-continuous actions stay the predicted mean (the model predicts no spread, as the reference). Continuous actions
-are clipped to the action field's ``[low, high]``.
+Actions. The action codec chooses them from the prediction (:meth:`jat_core.codec.Codec.choose`), deterministic or
+sampled with the agent's seeded ``torch.Generator`` and temperature. The built-in codecs: the argmax of the ``n``
+logits or a draw from ``softmax(logits / temperature)``; for vectors the predicted values (the model predicts no
+spread, as the reference), clipped to the action field's ``[low, high]``.
 """
 
 from __future__ import annotations
@@ -64,7 +65,8 @@ import torch
 
 from jat_core.cache import KVCache, SlotCache
 from jat_core.codec import ACTION, OBSERVATION
-from jat_core.specs import TaskSpec, check_field_value, check_finite, check_task_codecs
+from jat_core.processor import JatProcessor, check_observation_names
+from jat_core.specs import TaskSpec, check_finite, check_task_codecs
 
 
 def resolve_task(task: TaskSpec | str) -> TaskSpec:
@@ -84,7 +86,7 @@ class JatAgent:
     Args:
         model: the model (its device and dtype are used).
         task: a :class:`TaskSpec` with an action field, or a registered task name.
-        deterministic: argmax / mean actions (True) or sampled discrete actions (False).
+        deterministic: the most likely actions (True) or draws (False), see :meth:`jat_core.codec.Codec.choose`.
         temperature: divides the logits before sampling.
         context_steps: steps in the context window ``S``, at most ``(max_position_embeddings + 1) // 2`` (256);
             default: the task's ``context_steps`` (the window it was trained on) if set, else that maximum.
@@ -94,7 +96,7 @@ class JatAgent:
         processor: a :class:`jat_core.processor.JatProcessor` (default: one built on ``model.codecs``).
 
     Attributes:
-        last_prediction: ``(N, n)`` action logits (discrete) or ``(N, *shape)`` unclipped actions (continuous)
+        last_prediction: ``(N, action_size)`` predictions (action logits, or unclipped action values)
             of the last ``act`` call, as float tensors.
     """
 
@@ -136,14 +138,11 @@ class JatAgent:
             self.generator.manual_seed(seed)
 
         if processor is None:
-            from jat_core.processor import JatProcessor
-
             processor = JatProcessor.from_model(model, tokenizer or getattr(model, "tokenizer", None))
         self.processor = processor
         action = self.task.action
         self.action_codec = model.codecs[action.codec]
-        self.discrete = action.n is not None
-        self.action_size = action.n if self.discrete else action.size
+        self.action_size = self.action_codec.action_size(action)
         self.num_envs: int | None = None
         self.device, self.dtype = model.device, model.dtype
         self._check_action_size()
@@ -164,15 +163,15 @@ class JatAgent:
 
     @torch.inference_mode()
     def _check_action_size(self) -> None:
-        """The action codec gives as many logits (discrete) or values (continuous) as the action field needs."""
+        """The action codec gives as many outputs (logits, values...) as the action field needs."""
         action, H = self.task.action, self.model.config.hidden_size
         probe = self.action_codec.decode(
             torch.zeros(1, 1, H, dtype=self.dtype, device=self.device), role=ACTION, size=self.action_size
         )
         if probe.shape[-1] != self.action_size:
-            what = "logits (n)" if self.discrete else "values"
             raise ValueError(
-                f"task {self.task.name!r}: action field {action.name!r} needs {self.action_size} {what}, codec "
+                f"task {self.task.name!r}: action field {action.name!r} needs {self.action_size} "
+                f"{self.action_codec.action_unit}, codec "
                 f"{action.codec!r} of this model gives {probe.shape[-1]}"
             )
 
@@ -231,8 +230,8 @@ class JatAgent:
                 ``None`` (zeros).
 
         Returns:
-            ``(N,)`` int64 actions (discrete) or ``(N, *shape)`` float32 actions clipped to the action space
-            (continuous); for an unbatched single env, one ``int`` or one ``(*shape,)`` array.
+            ``(N, *shape)`` actions from the action codec (the built-in ones: ``(N,)`` int64 choices, or float32
+            vectors clipped to the action space); for an unbatched single env, one ``int`` or one ``(*shape,)`` array.
 
         Raises:
             RuntimeError: ``act`` before ``reset``.
@@ -244,11 +243,13 @@ class JatAgent:
         prediction, actions = self._act(observations, rewards)
         # a normal tensor (cloned outside inference mode): callers may modify it or use it with autograd
         self.last_prediction = prediction.clone()  # (N, n) or (N, A)
-        return actions if batched else (actions[0].item() if self.discrete else actions[0])
+        if batched:
+            return actions
+        return actions[0].item() if actions.ndim == 1 and actions.dtype.kind in "iub" else actions[0]  # an int
 
     @torch.inference_mode()
-    def _act(self, observations: dict[str, Any], rewards: torch.Tensor) -> tuple[torch.Tensor, np.ndarray]:
-        """One step of every env from checked inputs; returns the float ``(N, n)`` / ``(N, A)`` prediction and the
+    def _act(self, observations: dict[str, torch.Tensor], rewards: torch.Tensor) -> tuple[torch.Tensor, np.ndarray]:
+        """One step of every env from prepared inputs; returns the float ``(N, n)`` / ``(N, A)`` prediction and the
         ``(N, ...)`` actions."""
         rewards = torch.where(self._filled == 0, 0.0, rewards)  # an episode's first observation carries 0
         obs_emb = self._embed_observations(observations, rewards)  # (N, H)
@@ -259,54 +260,44 @@ class JatAgent:
         hidden = self._feed(obs_emb)  # (N, H) state at the new observation
 
         prediction = self.action_codec.decode(hidden[:, None], role=ACTION, size=self.action_size)[:, 0]
-        actions = self._choose(prediction)
+        actions = self.action_codec.choose(
+            prediction, self.task.action, deterministic=self.deterministic, temperature=self.temperature,
+            generator=self.generator,
+        )
         self._store_actions(actions)
         return prediction.float(), actions.cpu().numpy()
 
-    def _batch_inputs(self, observations, rewards) -> tuple[dict[str, Any], torch.Tensor, bool]:
-        """Validate the inputs; returns ``({field: (N, 1, ...) values}, (N,) float rewards, batched)``."""
+    def _batch_inputs(self, observations, rewards) -> tuple[dict[str, torch.Tensor], torch.Tensor, bool]:
+        """Validate and prepare the inputs; returns ``({column: (N, 1, ...) tensor}, (N,) float rewards, batched)``."""
         task, N = self.task, self.num_envs
         if not isinstance(observations, Mapping):
             raise ValueError(
                 f"task {task.name!r}: observations must be a dict keyed by field name, got {type(observations).__name__}"
             )
-        names = [f.name for f in task.observation]
-        missing = [n for n in names if n not in observations]
-        unknown = [n for n in observations if n not in names]
-        if missing or unknown:
-            raise ValueError(f"task {task.name!r}: expected observation fields {names}, missing {missing}, unknown {unknown}")
+        check_observation_names(task, observations)
         first = task.observation[0]
         value = observations[first.name]
         batched = not (
             N == 1 and (isinstance(value, str) if first.dtype == "string" else np.ndim(value) == len(first.shape))
         )
-        out = {}
-        for f in task.observation:
-            v = observations[f.name]
-            if f.dtype == "string":
-                v = np.asarray([v] if not batched else list(np.asarray(v, dtype=object).reshape(-1)), dtype=object)
-                if v.shape != (N,):
-                    raise ValueError(f"task {task.name!r} field {f.name!r}: expected {N} strings (one per env), got {v.shape[0]}")
-            else:
-                v = np.asarray(v)[None] if not batched else np.asarray(v)
-            check_field_value(f, v, task=task.name, batch=(N,))
-            out[f.name] = v[:, None]  # (N, 1, ...) one timestep
+        if not batched:  # one env's unbatched values
+            observations = {
+                f.name: [observations[f.name]] if f.dtype == "string" else np.asarray(observations[f.name])[None]
+                for f in task.observation
+            }
+        prepared = self.processor.prepare_observations(task, observations, envs=N)
         r = np.zeros(N, dtype=np.float32) if rewards is None else np.asarray(rewards, dtype=np.float32)
         r = r.reshape(1) if (not batched and r.ndim == 0) else r
         if r.shape != (N,):
             raise ValueError(f"task {task.name!r}: rewards: expected shape ({N},) (one per env), got {r.shape}")
         check_finite(r, field=f"task {task.name!r}: rewards")
-        return out, torch.from_numpy(r), batched
+        return prepared, torch.from_numpy(r), batched
 
-    def _embed_observations(self, observations: dict[str, Any], rewards: torch.Tensor) -> torch.Tensor:
-        """``(N, 1, ...)`` raw observations and ``(N,)`` rewards -> ``(N, H)`` observation token embeddings."""
-        prepared = self.processor.prepare_observations(self.task, observations)
-        if len(prepared) != 1:
-            raise ValueError(
-                f"task {self.task.name!r}: the model takes one observation column per step, got {sorted(prepared)}"
-            )
-        (column, values), = prepared.items()
-        codec, role = self.model.codec_for(column)
+    def _embed_observations(self, prepared: dict[str, torch.Tensor], rewards: torch.Tensor) -> torch.Tensor:
+        """``{column: (N, 1, ...)}`` prepared observations (one column: the task's fields share one codec) and
+        ``(N,)`` rewards -> ``(N, H)`` observation token embeddings."""
+        (values,) = prepared.values()
+        codec = self.model.codecs[self.task.observation[0].codec]
         # contiguous: a permuted batch (e.g. channels-last image frames) made the encoder slower (~10% at 16
         # frames, 1 thread), never faster; the values are the same
         values = values.to(self.device).contiguous()
@@ -319,18 +310,6 @@ class JatAgent:
         emb = self.action_codec.encode(values.to(self.device), role=ACTION)  # (N, 1, H)
         step = self._filled - 1  # the current step of each env
         self._history[self._envs, step, 1] = emb[:, 0].to(self._history.dtype)
-
-    def _choose(self, prediction: torch.Tensor) -> torch.Tensor:
-        """Actions from the ``(N, n)`` logits or ``(N, A)`` continuous predictions."""
-        action = self.task.action
-        if self.discrete:
-            if self.deterministic:
-                return prediction.argmax(dim=-1)  # (N,)
-            probs = torch.softmax(prediction.float() / self.temperature, dim=-1)
-            return torch.multinomial(probs, 1, generator=self.generator)[:, 0]  # (N,)
-        low = -torch.inf if action.low is None else action.low
-        high = torch.inf if action.high is None else action.high
-        return prediction.float().clamp(low, high).reshape(-1, *action.shape)  # (N, *shape)
 
     # -- the cache -------------------------------------------------------------------------------------------
     def _feed(self, obs_emb: torch.Tensor) -> torch.Tensor:

@@ -18,10 +18,12 @@ A codec declares which roles it supports in ``roles`` and, for each, the data-se
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 OBSERVATION = "observation"
@@ -40,6 +42,12 @@ class SharedParts:
 
     wte: nn.Embedding
     head: nn.Linear
+
+    def logits(self, hidden: torch.Tensor, size: int | None = None) -> torch.Tensor:
+        """Token-head logits ``(..., vocab_size)`` of ``hidden (..., H)``, or only the first ``size`` (only those
+        rows of the head are computed: an agent needs only its task's ``n`` actions)."""
+        head = self.head
+        return F.linear(hidden, head.weight[:size], None if head.bias is None else head.bias[:size])
 
 
 class Codec(nn.Module):
@@ -63,6 +71,8 @@ class Codec(nn.Module):
     columns: ClassVar[dict[str, str]] = {}
     sequence_order: ClassVar[int] = 0
     predicts: ClassVar[tuple[str, ...]] = ()
+    #: What ``decode(role="action")`` gives per action, for messages: ``"values"``, ``"logits (n)"``...
+    action_unit: ClassVar[str] = "values"
 
     def prepare(self, values, *, role: str) -> torch.Tensor:
         """Turn raw values (numpy arrays as envs and data sets give them) into model inputs.
@@ -145,6 +155,55 @@ class Codec(nn.Module):
             ``(B, T)`` float loss per step, zero where ``mask`` is False. The core weights and reduces it.
         """
         raise NotImplementedError
+
+    # -- acting (codecs that predict actions) -------------------------------------------------------------------
+    def action_size(self, field: Any) -> int:
+        """How many outputs ``decode(role="action", size=...)`` must give for one action of ``field`` (a
+        :class:`jat_core.specs.FieldSpec`): e.g. the ``n`` logits of a choice among ``n``, or the values of a
+        vector. The default: the field's number of values (``field.size``)."""
+        return field.size
+
+    def choose(
+        self,
+        prediction: torch.Tensor,
+        field: Any,
+        *,
+        deterministic: bool = True,
+        temperature: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """The actions an agent takes from one step's predictions.
+
+        Args:
+            prediction: ``(N, action_size(field))``, what ``decode(role="action", size=...)`` gave for ``N`` envs.
+            field: the task's action field (its shape, bounds, number of values).
+            deterministic: the most likely action (True) or a draw (False), for codecs that predict a distribution.
+            temperature: divides the scores before a draw.
+            generator: the agent's seeded generator for draws.
+
+        Returns:
+            ``(N, *field.shape)`` actions, valid for the field (the agent returns them to the envs).
+        """
+        raise NotImplementedError(f"codec {self.name!r} does not choose actions")
+
+
+def sequence_codec(codecs: Mapping[str, Codec], *, predicted: bool) -> str:
+    """The name of the one ``"sequence"`` codec among ``codecs`` whose stream is predicted (``predicted=True``: the
+    token stream that generation extends) or is an input only (``False``: a stream placed before it).
+
+    Raises:
+        ValueError: none or several such codecs (the message lists them).
+    """
+    names = [
+        name for name, codec in codecs.items()
+        if SEQUENCE in codec.roles and (SEQUENCE in codec.predicts) == predicted
+    ]
+    if len(names) != 1:
+        what = "a predicted token stream" if predicted else "an input-only token stream"
+        raise ValueError(
+            f"expected one sequence codec with {what}, got {names or 'none'} among the codecs {sorted(codecs)}"
+        )
+    return names[0]
 
 
 def as_tensor(values: Any, field: str) -> torch.Tensor:

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from jat_core.codec import ACTION, OBSERVATION, SEQUENCE, Codec, SharedParts
+from jat_core.codec import ACTION, OBSERVATION, SEQUENCE, Codec, SharedParts, sequence_codec
 from jat_core.specs import FieldSpec, TaskSpec, check_field_value, check_task_codecs
 
 
@@ -48,8 +48,10 @@ class JatProcessor:
             device (no memory, no weights: ``prepare`` needs none) from ``registry`` and ``config``.
         config: a ``JatConfig`` for building codecs (default: the published jat-small).
         registry: the plugin registry (default: :func:`jat_core.load_plugins`).
-        text_codec: name of the codec that reads token ids (``prepare_text``).
-        image_codec: name of the codec that reads images for sequences (``prepare_images``).
+        text_codec: name of the codec ``prepare_text`` uses; default: the one sequence codec whose stream is
+            predicted (the token stream that generation extends; :func:`jat_core.codec.sequence_codec`).
+        image_codec: name of the codec ``prepare_images`` uses; default: the one sequence codec that is an input
+            only (its tokens go before the predicted stream).
     """
 
     def __init__(
@@ -59,8 +61,8 @@ class JatProcessor:
         codecs: Mapping[str, Codec] | None = None,
         config: Any = None,
         registry: Any = None,
-        text_codec: str = "text",
-        image_codec: str = "vit",
+        text_codec: str | None = None,
+        image_codec: str | None = None,
     ) -> None:
         self.tokenizer = tokenizer
         self._codecs: dict[str, Codec] = dict(codecs) if codecs is not None else {}
@@ -94,6 +96,13 @@ class JatProcessor:
             )
             self._codecs[name] = registry.build_codec(name, config, shared)
         return self._codecs[name]
+
+    def _sequence_codec(self, name: str | None, *, predicted: bool) -> Codec:
+        """The codec called ``name``, or (``None``) the one sequence codec that is (not) predicted."""
+        if name is None:
+            names = self._plugins().codecs if self._build_missing else self._codecs
+            name = sequence_codec({n: self.codec(n) for n in names}, predicted=predicted)
+        return self.codec(name)
 
     def _plugins(self) -> Any:
         """The plugin registry codecs are built from (loaded on first use)."""
@@ -131,34 +140,42 @@ class JatProcessor:
         return out
 
     # -- RL --------------------------------------------------------------------------------------------------
-    def _field_values(self, task: TaskSpec, field: FieldSpec, value: Any, batch: tuple[int, ...] | None):
-        """Validated ``(B, T, *shape)`` values of one field (string fields: ``(B, T, max_tokens)`` ids)."""
+    def _field_values(self, task: TaskSpec, field: FieldSpec, value: Any, batch: tuple[int, ...] | None, *, step: bool):
+        """Validated ``(B, T, *shape)`` values of one field (``step``: ``(N, *shape)``); string fields come back as
+        ``(..., max_tokens)`` ids. ``batch``: the leading dimensions the field must have (``None``: any ``(B, T)``)."""
+        where = f"task {task.name!r} field {field.name!r}"
         if field.dtype == "string":
             arr = np.asarray(value, dtype=object)
-            if batch is not None and arr.shape != batch:
-                raise ValueError(f"task {task.name!r} field {field.name!r}: expected shape {batch}, got {arr.shape}")
-            if arr.ndim != 2:
-                raise ValueError(f"task {task.name!r} field {field.name!r}: expected (B, T) strings, got shape {arr.shape}")
+            if step:
+                arr = arr.reshape(-1)
+                if arr.shape != batch:
+                    raise ValueError(f"{where}: expected {batch[0]} strings (one per env), got {arr.shape[0]}")
+            elif batch is not None and arr.shape != batch:
+                raise ValueError(f"{where}: expected shape {batch}, got {arr.shape}")
+            elif arr.ndim != 2:
+                raise ValueError(f"{where}: expected (B, T) strings, got shape {arr.shape}")
             check_field_value(field, arr, task=task.name, batch=arr.shape)
             if field.max_tokens is None:
-                raise ValueError(f"task {task.name!r} field {field.name!r}: a string field needs max_tokens to be tokenized")
+                raise ValueError(f"{where}: a string field needs max_tokens to be tokenized")
             return self.tokenize(arr.reshape(-1).tolist(), field.max_tokens).reshape(*arr.shape, field.max_tokens)
         arr = value.numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
         if batch is None:
             if arr.ndim < 2:
-                raise ValueError(
-                    f"task {task.name!r} field {field.name!r}: expected shape (B, T, *{field.shape}), got {arr.shape}"
-                )
+                raise ValueError(f"{where}: expected shape (B, T, *{field.shape}), got {arr.shape}")
             batch = arr.shape[:2]
         check_field_value(field, arr, task=task.name, batch=batch)
         return arr
 
-    def prepare_observations(self, task: TaskSpec, values: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+    def prepare_observations(
+        self, task: TaskSpec, values: Mapping[str, Any], *, envs: int | None = None
+    ) -> dict[str, torch.Tensor]:
         """Observations of ``B`` sequences of ``T`` steps -> ``{column: tensor}``.
 
         Args:
             task: the task spec.
             values: ``{field name: array (B, T, *field.shape)}`` for every observation field (strings: ``(B, T)``).
+            envs: ``values`` hold one step of ``envs`` envs instead, ``(N, *field.shape)`` (strings: ``N``), as an
+                agent gets them; they are checked as such and come back with one timestep, ``(N, 1, ...)``.
 
         Returns:
             One entry per codec used by the observation fields, keyed by the codec's observation column, holding
@@ -169,29 +186,26 @@ class JatProcessor:
             ValueError: a missing or unknown field, a wrong shape, dtype or range, NaN or infinite values (naming
                 task, field, expected and actual), fields with different ``(B, T)``, a codec the processor lacks.
         """
-        names = [f.name for f in task.observation]
-        missing = [n for n in names if n not in values]
-        unknown = [n for n in values if n not in names]
-        if missing or unknown:
-            raise ValueError(
-                f"task {task.name!r}: expected observation fields {names}, missing {missing}, unknown {unknown}"
-            )
+        check_observation_names(task, values)
         self._check_codecs(task)
         groups: dict[str, list[FieldSpec]] = {}
         for f in task.observation:
             groups.setdefault(f.codec, []).append(f)
-        batch: tuple[int, ...] | None = None
+        step = envs is not None
+        batch: tuple[int, ...] | None = (envs,) if step else None
         out: dict[str, torch.Tensor] = {}
         for codec_name, fields in groups.items():
             parts = []
             for f in fields:
-                arr = self._field_values(task, f, values[f.name], batch)
-                batch = tuple(arr.shape[:2])
+                arr = self._field_values(task, f, values[f.name], batch, step=step)
+                batch = tuple(arr.shape[: 1 if step else 2])
                 parts.append(arr)
             if len(parts) == 1:
                 raw = parts[0]
             else:
                 raw = np.concatenate([p.reshape(*batch, -1) for p in parts], axis=-1)  # (B, T, sum of sizes)
+            if step:
+                raw = raw[:, None]  # (N, 1, ...): one timestep
             codec = self.codec(codec_name)
             out[codec.columns[OBSERVATION]] = codec.prepare(raw, role=OBSERVATION)
         return out
@@ -201,7 +215,7 @@ class JatProcessor:
         if task.action is None:
             raise ValueError(f"task {task.name!r}: has no action field (a text task)")
         self._check_codecs(task)
-        arr = self._field_values(task, task.action, values, None)
+        arr = self._field_values(task, task.action, values, None, step=False)
         codec = self.codec(task.action.codec)
         return {codec.columns[ACTION]: codec.prepare(arr, role=ACTION)}
 
@@ -231,10 +245,19 @@ class JatProcessor:
         mask = np.asarray(enc["attention_mask"], dtype=bool)
         if not self.tokenizer.pad_token_id == self.pad_token_id:
             ids = np.where(mask, ids, self.pad_token_id)
-        codec = self.codec(self.text_codec)
+        codec = self._sequence_codec(self.text_codec, predicted=True)
         return {codec.columns[SEQUENCE]: codec.prepare(ids, role=SEQUENCE), "attention_mask": torch.from_numpy(mask)}
 
     def prepare_images(self, images: Any) -> dict[str, torch.Tensor]:
         """Images (PIL images or ``(H, W, 3)`` uint8 arrays) -> ``{<image column> ("pixel_values"): (B, 3, S, S)}``."""
-        codec = self.codec(self.image_codec)
+        codec = self._sequence_codec(self.image_codec, predicted=False)
         return {codec.columns[SEQUENCE]: codec.prepare(images, role=SEQUENCE)}
+
+
+def check_observation_names(task: TaskSpec, values: Mapping[str, Any]) -> None:
+    """``values`` hold exactly the task's observation fields; else a ValueError naming the missing and unknown ones."""
+    names = [f.name for f in task.observation]
+    missing = [n for n in names if n not in values]
+    unknown = [n for n in values if n not in names]
+    if missing or unknown:
+        raise ValueError(f"task {task.name!r}: expected observation fields {names}, missing {missing}, unknown {unknown}")

@@ -211,19 +211,21 @@ def build_batches(
 
 
 def windows_per_batch(spec: TaskSpec, windows: Any, context: int, batch_tokens: int) -> int:
-    """Windows per batch for a budget of ``batch_tokens`` tokens per batch (at least one window).
+    """Windows per batch for a budget of about ``batch_tokens`` tokens per batch (at least one window).
 
-    Tasks with short episodes (BabyAI: a few dozen steps) otherwise fill a batch of ``batch_size`` windows with
-    far fewer tokens, and so far fewer action targets, than tasks whose windows are full (Meta-World, text); a
-    token budget gives every batch about the same number of targets and the same compute.
+    Tasks with short episodes (BabyAI: a few steps) otherwise fill a batch of ``batch_size`` windows with far
+    fewer tokens, and so far fewer action targets, than tasks whose windows are full (Meta-World, text). A batch is
+    padded to its longest window, so the budget is divided by the 90th percentile of the task's window lengths,
+    not their mean: a batch of short, uneven episodes (BabyAI) computes about twice the budget with its padding,
+    not five times.
 
     Args:
         spec: the task.
-        windows: its window reader; a :class:`ShuffledWindows` knows its mean window length, any other reader
+        windows: its window reader; a :class:`ShuffledWindows` knows its window lengths, any other reader
             (streamed episodes, text) is counted as full windows.
         context: window length, in steps (RL) or tokens.
         batch_tokens: the budget.
     """
     tokens_per_step = 2 if spec.is_rl else 1  # an RL step is an observation token and an action token
-    steps = windows.mean_window_steps if isinstance(windows, ShuffledWindows) else context
+    steps = windows.window_steps(0.9) if isinstance(windows, ShuffledWindows) else context
     return max(1, round(batch_tokens / (tokens_per_step * steps)))

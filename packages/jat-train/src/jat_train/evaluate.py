@@ -165,7 +165,11 @@ def build_parser():
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--data", default=None, metavar="DIR",
                    help="the local data the model was trained on (jat-collect's --out): adds each task's data "
-                   "return and data-normalised score, (R - random) / (data - random)")
+                   "return and data-normalised score, (R - random) / (data - random); with --model, also scores the "
+                   "tasks without an env (text, captions) on its held-out test split: perplexity against the "
+                   "unigram baseline, caption accuracy against chance")
+    p.add_argument("--text-samples", type=int, default=200, metavar="N",
+                   help="held-out samples scored per task without an env (default: %(default)s)")
     add_debug_flag(p)
     return p
 
@@ -221,8 +225,10 @@ def _main(argv: list[str] | None) -> int:
     from jat_core.cli import UserError, check_output_dir, check_source
     from jat_core.plugins import load_plugins
 
+    from jat_train.episodes import local_path
+
     args = build_parser().parse_args(argv)
-    for name in ("episodes", "num_envs", "video_episodes", "reps"):
+    for name in ("episodes", "num_envs", "video_episodes", "reps", "text_samples"):
         if getattr(args, name) <= 0:
             raise UserError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
     if args.max_steps_per_episode is not None and args.max_steps_per_episode <= 0:
@@ -233,36 +239,51 @@ def _main(argv: list[str] | None) -> int:
     registry = load_plugins(args.plugins)
     selected = registry.select(args.tasks)
     tasks = [t for t in selected if t.make_env is not None]
-    skipped = [t.name for t in selected if t.make_env is None]
+    # tasks without an env (text, captions) are scored on their held-out data: they need a model and --data
+    text_tasks = [t for t in selected if t.make_env is None and not t.is_rl] if args.model and args.data else []
+    no_data = [t.name for t in text_tasks if not os.path.isdir(local_path(t, args.data))]
+    if no_data:
+        logger.warning("skipping %d task(s) without local data under %s: %s", len(no_data), args.data,
+                       ", ".join(no_data))
+        text_tasks = [t for t in text_tasks if t.name not in no_data]
+    skipped = [t.name for t in selected if t.make_env is None and t.name not in {x.name for x in text_tasks}
+               and t.name not in no_data]
     if skipped:
-        logger.warning("skipping %d task(s) without an environment: %s", len(skipped), ", ".join(skipped))
+        logger.warning("skipping %d task(s) without an environment (scored with --model and --data): %s",
+                       len(skipped), ", ".join(skipped))
     if args.policy == "expert":
         no_expert = [t.name for t in tasks if t.expert is None]
         if no_expert:
             logger.warning("skipping %d task(s) without an expert: %s", len(no_expert), ", ".join(no_expert))
         tasks = [t for t in tasks if t.expert is not None]
-    if not tasks:
+    if not tasks and not text_tasks:
         raise UserError(f"no task to evaluate among {args.tasks or 'all tasks'}")
 
     if args.model is not None:
         policy, agent_kwargs = load_model(args.model, args.device, args.dtype)
     else:
         policy, agent_kwargs = args.policy, {}
-    results = evaluate(
-        policy,
-        tasks,
-        args.episodes,
-        args.num_envs,
-        args.seed,
-        out=args.out,
-        video=args.video,
-        progress=not args.no_progress,
-        vector=args.vector,
-        max_steps=args.max_steps_per_episode,
-        reps=args.reps,
-        video_episodes=args.video_episodes,
-        agent_kwargs=agent_kwargs,
-    )
+    if tasks:
+        results = evaluate(
+            policy,
+            tasks,
+            args.episodes,
+            args.num_envs,
+            args.seed,
+            out=args.out,
+            video=args.video,
+            progress=not args.no_progress,
+            vector=args.vector,
+            max_steps=args.max_steps_per_episode,
+            reps=args.reps,
+            video_episodes=args.video_episodes,
+            agent_kwargs=agent_kwargs,
+        )
+    else:
+        results = summarize([], {}, seed=args.seed, reps=args.reps)
+        results.update({"policy": policy_name(policy), "seed": args.seed, "num_envs": args.num_envs})
+    if text_tasks:
+        results["text_tasks"] = _text_scores(policy, args.model, text_tasks, args.data, args.text_samples)
     if args.data is not None:
         from jat_train.datascore import add_data_scores
 
@@ -278,8 +299,40 @@ def _main(argv: list[str] | None) -> int:
                 f"{name}: IQM {agg['iqm']:.3f} [{agg['ci_low']:.3f}, {agg['ci_high']:.3f}] ({agg['num_tasks']} tasks)"
                 + ("" if data is None else f"; data-normalised IQM {data:.3f}")
             )
+    for name, scores in results.get("text_tasks", {}).items():
+        print(text_line(name, scores))
     print(f"results in {os.path.join(args.out, 'results.json')}")
     return 0
+
+
+def _text_scores(model: Any, path: str, tasks: list[TaskSpec], data: str, samples: int) -> dict[str, Any]:
+    """:func:`jat_train.textscore.text_task_scores` with the tokenizer saved beside the model.
+
+    Raises:
+        UserError: the model directory holds no tokenizer that loads.
+    """
+    from jat_core.cli import UserError
+    from jat_core.tokenizer import load_tokenizer
+
+    from jat_train.textscore import text_task_scores
+
+    try:
+        tokenizer = load_tokenizer(path)
+    except Exception as exc:
+        raise UserError(f"--model {path!r}: text tasks need the tokenizer saved beside the model, which does not "
+                        f"load ({type(exc).__name__}: {exc})") from exc
+    return text_task_scores(model, tokenizer, tasks, data, samples=samples)
+
+
+def text_line(name: str, scores: dict[str, Any]) -> str:
+    """One line for a text task's scores: perplexity against the unigram baseline, caption accuracy vs chance."""
+    line = (f"{name}: held-out perplexity {scores['perplexity']:.2f} (unigram baseline "
+            f"{scores['unigram_perplexity']:.2f}) over {scores['tokens']} tokens")
+    caption = scores.get("caption")
+    if caption:
+        line += (f"; captions exactly right {caption['exact']:.3f} (chance {caption['chance']:.3f}, most frequent "
+                 f"caption {caption['majority_exact']:.3f}) on {caption['samples']} held-out images")
+    return line
 
 
 def main(argv: list[str] | None = None) -> int:

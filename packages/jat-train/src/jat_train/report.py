@@ -115,6 +115,34 @@ def score_table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def text_table(results: dict) -> str:
+    """Markdown tables of the tasks without an env (``results["text_tasks"]``, written by ``jat-eval --data``):
+    held-out perplexity against the unigram baseline, and for captioning tasks caption accuracy against chance.
+    Empty when there are none."""
+    tasks = results.get("text_tasks") or {}
+    if not tasks:
+        return ""
+    lines = ["| task | held-out samples | tokens | perplexity | unigram perplexity | ratio |", "|---|---:|---:|---:|---:|---:|"]
+    for name, r in tasks.items():
+        lines.append(f"| {name} | {r['samples']} | {r['tokens']} | {r['perplexity']:.2f} | "
+                     f"{r['unigram_perplexity']:.2f} | {r['perplexity'] / r['unigram_perplexity']:.3f} |")
+    captions = {name: r["caption"] for name, r in tasks.items() if r.get("caption")}
+    if captions:
+        lines += ["", "| task | held-out images | exact captions | chance | most frequent caption | word accuracy | "
+                  "most frequent words |", "|---|---:|---:|---:|---:|---:|---:|"]
+        for name, c in captions.items():
+            lines.append(f"| {name} | {c['samples']} | {c['exact']:.3f} | {c['chance']:.3f} | "
+                         f"{c['majority_exact']:.3f} | {_fmt(c.get('word_accuracy'))} | "
+                         f"{_fmt(c.get('majority_word_accuracy'))} |")
+        lines.append("")
+        lines.append("Examples (reference -> `model.caption()`):")
+        lines.append("")
+        for name, c in captions.items():
+            for e in c.get("examples", [])[:3]:
+                lines.append(f"- {name}: {e['reference']!r} -> {e['caption']!r}")
+    return "\n".join(lines)
+
+
 def _fmt(x) -> str:
     return "n/a" if x is None else f"{x:.3f}"
 
@@ -147,6 +175,7 @@ def write_report(run_dir: str | os.PathLike, eval_dir: str | os.PathLike, out: s
     overall = results["all"]
     try:
         table = score_table(results)
+        texts = text_table(results)
         summary = (
             f"Overall expert-normalised IQM: **{_fmt(overall.get('iqm'))}** "
             f"(95% CI [{_fmt(overall.get('ci_low'))}, {_fmt(overall.get('ci_high'))}])."
@@ -172,6 +201,7 @@ def write_report(run_dir: str | os.PathLike, eval_dir: str | os.PathLike, out: s
         "",
         table,
         "",
+        *(["## Text and captions (held-out data)", "", texts, ""] if texts else []),
         "## Learning curve",
         "",
         "![learning curve](learning_curve.png)",

@@ -263,11 +263,11 @@ class ShuffledWindows:
         """Windows in one epoch of the whole data set (all ranks)."""
         return len(self._table)
 
-    @property
-    def mean_window_steps(self) -> float:
-        """Mean steps per window over the whole data set (the last window of an episode is shorter)."""
-        lengths = episode_lengths(self.source.dataset)
-        return float(lengths.sum()) / len(self._table)
+    def window_steps(self, quantile: float) -> float:
+        """A quantile (0-1) of the steps per window over the whole data set (an episode's last window is shorter)."""
+        lengths = episode_lengths(self.source.dataset)  # (E,)
+        ends = np.minimum(self._table[:, 1] + self.context, lengths[self._table[:, 0]])  # (W,)
+        return float(np.quantile(ends - self._table[:, 1], quantile))
 
     def _epoch_order(self) -> np.ndarray:
         """This rank's window indices for the current epoch."""

@@ -85,3 +85,15 @@ def mask(values, batch_shape: tuple, *, field: str = "mask") -> torch.Tensor:
     if m.shape != torch.Size(batch_shape):
         raise ValueError(f"{field}: expected shape {tuple(batch_shape)}, got {tuple(m.shape)}")
     return m.bool()
+
+
+def config_int(config, codec: str, name: str) -> int:
+    """``config.<name>``, one of ``codec``'s options (:data:`jat_codecs.plugin.OPTIONS`, whose default it takes
+    when ``config`` lacks it, e.g. a codec built by hand), which must be a positive int (the ValueError names it
+    as ``JatConfig`` names its own fields)."""
+    from jat_codecs.plugin import OPTIONS
+
+    value = getattr(config, name, OPTIONS[codec][name])
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise ValueError(f"JatConfig.{name}: expected a positive int, got {value!r}")
+    return value

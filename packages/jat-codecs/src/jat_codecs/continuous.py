@@ -114,4 +114,4 @@ class ContinuousCodec(Codec):
 
 def build(config, shared) -> ContinuousCodec:
     """Codec factory: ``Linear(max_continuous_size, H)`` in, ``Linear(H, max_continuous_size)`` out."""
-    return ContinuousCodec(config.hidden_size, config.max_continuous_size)
+    return ContinuousCodec(config.hidden_size, checks.config_int(config, "continuous", "max_continuous_size"))

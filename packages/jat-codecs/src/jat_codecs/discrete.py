@@ -137,4 +137,5 @@ class DiscreteCodec(Codec):
 def build(config, shared: SharedParts) -> DiscreteCodec:
     """Codec factory: uses the shared token table and head, owns the two reduction layers
     (``codec_settings["discrete"]["reduced_size"]``: features per integer, default ``H // 50``)."""
-    return DiscreteCodec(shared, config.max_discrete_value, config.codec_setting("discrete", "reduced_size", None))
+    max_value = checks.config_int(config, "discrete", "max_discrete_value")
+    return DiscreteCodec(shared, max_value, config.codec_setting("discrete", "reduced_size", None))

@@ -113,4 +113,5 @@ class VitCodec(Codec):
 
 def build(config, shared) -> VitCodec:
     """Codec factory: patch embedding for ``config.image_size`` images in ``config.patch_size`` patches."""
-    return VitCodec(config.hidden_size, config.image_size, config.patch_size, config.num_channels)
+    size, patch, channels = (checks.config_int(config, "vit", name) for name in ("image_size", "patch_size", "num_channels"))
+    return VitCodec(config.hidden_size, size, patch, channels)

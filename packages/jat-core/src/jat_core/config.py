@@ -2,9 +2,11 @@
 
 It is a ``transformers.PreTrainedConfig`` with ``model_type="jat"`` that carries every GPT-Neo attribute under
 GPT-Neo's names, so the trunk (``jat_core.trunk.JatTrunk``, or transformers' ``GPTNeoModel``) can be built
-straight from it, plus the JAT fields of the published checkpoint (``max_continuous_size``,
-``max_discrete_value``, ``image_size``, ``num_channels``, ``patch_size``, ``observation_loss_coef``,
-``action_loss_coef``) and ``codecs``, the names of the codecs the model builds.
+straight from it, plus JAT's own fields (``observation_loss_coef``, ``action_loss_coef``, ``codecs``, the names of
+the codecs the model builds, and ``codec_settings``). The codecs' options are fields too: each codec plugin declares
+the ones it reads, with their defaults (``jat_register_codecs``); a config accepts them as overrides and in
+``config.json`` (the published checkpoint carries the built-in codecs' at the top level), and a model built from a
+config that lacks one records the default (:meth:`jat_core.plugins.Registry.build_codec`).
 
 Two presets::
 
@@ -33,8 +35,7 @@ from typing import Any
 
 from transformers import AutoConfig, PreTrainedConfig
 
-#: The built-in codecs, in the order the model builds them.
-DEFAULT_CODECS = ("continuous", "discrete", "image", "vit", "text")
+from jat_core.plugins import installed_codec_options
 
 #: Preset overrides; ``small`` is the class default (the published jat-small).
 PRESETS: dict[str, dict[str, Any]] = {
@@ -104,12 +105,11 @@ class JatConfig(PreTrainedConfig):
         use_cache, bos_token_id, eos_token_id, pad_token_id. ``attention_layers`` (one entry per layer) is derived.
 
     JAT fields:
-        max_continuous_size: continuous vectors (observation + reward, or action) are cyclically expanded to this.
-        max_discrete_value: number of integers per discrete observation (BabyAI: 148 grid values + 64 tokens).
-        image_size, num_channels, patch_size: the image-patch (ViT) input for captioning / VQA.
         observation_loss_coef, action_loss_coef: the loss is ``obs_coef * obs_loss + act_coef * act_loss``
             (kappa); an ``observation_loss_coef`` of 0 skips observation prediction entirely.
-        codecs: names of the registered codecs the model builds (default: the five built-ins).
+        codecs: names of the registered codecs the model builds; ``None`` (the default, and the published
+            checkpoint's config): every codec of the registry the model is built with, in registration order
+            (the built-in five: continuous, discrete, image, vit, text); the model records the list it built.
         codec_settings: per-codec options a codec reads when it is built (:meth:`codec_setting`), as
             ``{codec name: {option: JSON value}}``; each codec documents its own (default: none, every codec
             builds the reference's layers).
@@ -139,12 +139,7 @@ class JatConfig(PreTrainedConfig):
     eos_token_id: int | None = 50256
     pad_token_id: int | None = None
     tie_word_embeddings: bool = False
-    # JAT
-    max_continuous_size: int = 377
-    max_discrete_value: int = 212
-    image_size: int = 224
-    num_channels: int = 3
-    patch_size: int = 16
+    # JAT (the codecs' own options are added by the codec plugins: see the module docstring)
     observation_loss_coef: float = 0.005
     action_loss_coef: float = 0.995
     codecs: list | None = None
@@ -158,11 +153,10 @@ class JatConfig(PreTrainedConfig):
             self.attention_types = [[list(p), int(n)] for p, n in self.attention_types]
         except (TypeError, ValueError):
             _fail("attention_types", "a list of [pattern, repeats] pairs", self.attention_types)
-        if self.codecs is None:
-            self.codecs = list(DEFAULT_CODECS)
-        if not isinstance(self.codecs, (list, tuple)):
-            _fail("codecs", "a list of codec names", self.codecs)
-        self.codecs = list(self.codecs)
+        if self.codecs is not None:
+            if not isinstance(self.codecs, (list, tuple)):
+                _fail("codecs", "a list of codec names", self.codecs)
+            self.codecs = list(self.codecs)
         if self.codec_settings is None:
             self.codec_settings = {}
         kwargs.pop("attention_layers", None)  # derived below; configs on disk carry a copy
@@ -171,9 +165,7 @@ class JatConfig(PreTrainedConfig):
         self._validate()
 
     def _validate_sizes(self) -> None:
-        for name in ("vocab_size", "max_position_embeddings", "hidden_size", "num_layers", "num_heads",
-                     "window_size", "max_continuous_size", "max_discrete_value", "image_size", "num_channels",
-                     "patch_size"):
+        for name in ("vocab_size", "max_position_embeddings", "hidden_size", "num_layers", "num_heads", "window_size"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 _fail(name, "a positive int", value)
@@ -190,10 +182,11 @@ class JatConfig(PreTrainedConfig):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
                 _fail(name, "a non-negative finite number", value)
-        if not self.codecs or not all(isinstance(c, str) and c for c in self.codecs):
-            _fail("codecs", "a non-empty list of codec names", self.codecs)
-        if len(set(self.codecs)) != len(self.codecs):
-            _fail("codecs", "unique codec names", self.codecs)
+        if self.codecs is not None:
+            if not self.codecs or not all(isinstance(c, str) and c for c in self.codecs):
+                _fail("codecs", "a non-empty list of codec names", self.codecs)
+            if len(set(self.codecs)) != len(self.codecs):
+                _fail("codecs", "unique codec names", self.codecs)
         settings = self.codec_settings
         if not isinstance(settings, dict) or not all(
             isinstance(k, str) and isinstance(v, dict) and all(isinstance(o, str) for o in v) for k, v in settings.items()
@@ -212,9 +205,11 @@ class JatConfig(PreTrainedConfig):
 
     @classmethod
     def field_names(cls) -> frozenset[str]:
-        """Every name an override may use: the fields, their aliases (``attribute_map``, e.g. ``num_hidden_layers``)
-        and the other keyword arguments of ``PreTrainedConfig`` (``attn_implementation``...)."""
-        return frozenset(f.name for f in dataclasses.fields(cls)) | frozenset(cls.attribute_map) | PRETRAINED_KWARGS
+        """Every name an override may use: the fields, their aliases (``attribute_map``, e.g. ``num_hidden_layers``),
+        the options of the installed codecs and the other keyword arguments of ``PreTrainedConfig``
+        (``attn_implementation``...)."""
+        names = frozenset(f.name for f in dataclasses.fields(cls)) | frozenset(cls.attribute_map)
+        return names | frozenset(installed_codec_options()) | PRETRAINED_KWARGS
 
     @classmethod
     def unknown_field(cls, name: str, *, where: str, extra: Iterable[str] = ()) -> ValueError:
@@ -266,7 +261,7 @@ class JatConfig(PreTrainedConfig):
         if not isinstance(config_dict, dict):
             raise ValueError(f"JatConfig: expected a dict of fields (a JSON object), got {type(config_dict).__name__}")
         return_unused = kwargs.pop("return_unused_kwargs", False)
-        own = cls._own_fields() | frozenset(cls.attribute_map)
+        own = cls._own_fields() | frozenset(cls.attribute_map) | frozenset(installed_codec_options())
         overrides = {k: kwargs.pop(k) for k in list(kwargs) if k in own}
         config, unused = super().from_dict(cls._fold(config_dict, overrides), return_unused_kwargs=True, **kwargs)
         if return_unused:

@@ -24,14 +24,21 @@ hookspec = pluggy.HookspecMarker("jat")
 def jat_register_codecs(register):
     """Register modality codecs.
 
-    Called once per registry build. Call ``register(name, factory)`` for each codec, where
+    Called once per registry build. Call ``register(name, factory)`` or ``register(name, factory, options)`` for
+    each codec, where
 
     - ``name`` (str) is the codec name that :class:`jat_core.FieldSpec` refers to (``FieldSpec.codec``) and
-      that :class:`jat_core.config.JatConfig` lists;
+      that :class:`jat_core.config.JatConfig` lists (``codecs``; by default a model builds every registered codec,
+      in registration order: plugins in load order, each plugin's codecs in the order it registers them);
     - ``factory(config, shared)`` builds the codec: ``config`` is the model's ``JatConfig`` and ``shared`` a
       :class:`jat_core.codec.SharedParts` holding the parts the core owns (the token table ``wte`` and the
       token head ``head``). It returns a :class:`jat_core.codec.Codec` (an ``nn.Module`` with ``encode``,
-      ``decode`` and ``loss``; see that class for the contract and shapes).
+      ``decode`` and ``loss``; see that class for the contract and shapes);
+    - ``options`` (optional) is ``{option name: default}``: top-level config fields the factory reads as
+      ``config.<option>``. ``JatConfig`` accepts them (overrides, ``config.json``) and the registry sets the
+      default on a config that lacks one before the factory runs, so ``save_pretrained`` records it. A new codec
+      may prefer ``config.codec_setting(name, option, default)`` (``JatConfig.codec_settings``), which needs no
+      declaration.
 
     The factory may also carry class-level metadata through the returned module (``Codec.columns``...).
     Returns nothing.

@@ -64,7 +64,7 @@ class JatModel(PreTrainedModel):
     Args:
         config: a :class:`JatConfig`.
         registry: the plugin registry that provides the codecs named in ``config.codecs`` (default: every
-            installed plugin, :func:`jat_core.load_plugins`).
+            installed plugin, :func:`jat_core.load_plugins`); all of its codecs when ``config.codecs`` is ``None``.
     """
 
     config_class = JatConfig
@@ -85,6 +85,8 @@ class JatModel(PreTrainedModel):
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
         shared = SharedParts(wte=self.transformer.wte, head=self.lm_head)
         registry = registry if registry is not None else load_plugins()
+        if config.codecs is None:  # every registered codec, in registration order (recorded: save_pretrained)
+            config.codecs = list(registry.codecs)
         self.codecs = nn.ModuleDict({name: registry.build_codec(name, config, shared) for name in config.codecs})
         self.routes = self._build_routes()
         self.post_init()

@@ -14,6 +14,7 @@ An exception raised by a plugin's code (a hook implementation, a codec factory) 
 from __future__ import annotations
 
 import difflib
+import functools
 import importlib.metadata
 import os
 from collections.abc import Callable, Iterable
@@ -49,22 +50,30 @@ class Registry:
 
     codecs: dict[str, Callable[..., Any]] = field(default_factory=dict)
     tasks: dict[str, TaskSpec] = field(default_factory=dict)
+    #: codec name -> the config options it reads (option -> default), see :meth:`register_codec`
+    codec_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     codec_owner: dict[str, str] = field(default_factory=dict)
     task_owner: dict[str, str] = field(default_factory=dict)
     plugins: dict[str, PluginInfo] = field(default_factory=dict)
 
     # -- registration callbacks (what the hooks receive as ``register``) ---------------------------------
-    def register_codec(self, plugin: str, name: str, factory: Callable[..., Any]) -> None:
-        """Add a codec factory, refusing a name another plugin took."""
+    def register_codec(
+        self, plugin: str, name: str, factory: Callable[..., Any], options: dict[str, Any] | None = None
+    ) -> None:
+        """Add a codec factory (and the config options it reads, with their defaults), refusing a name another
+        plugin took."""
         if not isinstance(name, str) or not name:
             raise PluginError(f"plugin {plugin!r}: codec name must be a non-empty string, got {name!r}")
         if not callable(factory):
             raise PluginError(f"plugin {plugin!r}: codec {name!r} factory must be callable, got {factory!r}")
+        if options is not None and not (isinstance(options, dict) and all(isinstance(k, str) and k for k in options)):
+            raise PluginError(f"plugin {plugin!r}: codec {name!r} options must be a dict {{name: default}}, got {options!r}")
         if name in self.codecs:
             raise PluginError(
                 f"codec {name!r} is registered twice: by plugin {self.codec_owner[name]!r} and by plugin {plugin!r}"
             )
         self.codecs[name] = factory
+        self.codec_options[name] = dict(options or {})
         self.codec_owner[name] = plugin
 
     def register_task(self, plugin: str, spec: TaskSpec) -> None:
@@ -115,16 +124,24 @@ class Registry:
             out.extend(self.tasks[n] for n in names if self.tasks[n] not in out)
         return out
 
-    def build_codec(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        """Build codec ``name`` with its factory; an unknown name lists the registered ones, and an exception
-        raised by the factory comes back as a :class:`PluginError` naming the codec and its plugin."""
+    def build_codec(self, name: str, config: Any, shared: Any) -> Any:
+        """Build codec ``name`` with its factory, from ``config`` (a ``JatConfig``) and ``shared`` (the core's
+        :class:`jat_core.codec.SharedParts`).
+
+        The codec's options that ``config`` does not set get their registered defaults first, on ``config``
+        itself: they are config fields (``save_pretrained`` writes them). An unknown name lists the registered
+        codecs, and an exception raised by the factory comes back as a :class:`PluginError` naming the codec and
+        its plugin."""
         if name not in self.codecs:
             raise PluginError(
                 f"unknown codec {name!r}; registered codecs: {sorted(self.codecs) or 'none'} "
                 "(is the plugin that provides it installed?)"
             )
+        for option, default in self.codec_options.get(name, {}).items():
+            if not hasattr(config, option):
+                setattr(config, option, default)
         try:
-            return self.codecs[name](*args, **kwargs)
+            return self.codecs[name](config, shared)
         except Exception as exc:  # the plugin's code: say whose it is
             owner = self.codec_owner.get(name, "?")
             raise PluginError(
@@ -144,6 +161,26 @@ def installed_plugins() -> dict[str, PluginInfo]:
             version=dist.version if dist is not None else None,
         )
     return out
+
+
+@functools.lru_cache(maxsize=1)
+def installed_codec_options() -> dict[str, Any]:
+    """The config options (name -> default) that the codecs of the installed plugins declare, found without
+    building a registry: ``JatConfig`` accepts them as fields. A plugin that fails to import or register is
+    skipped here (:func:`load_plugins` names it)."""
+    found: dict[str, Any] = {}
+
+    def register(name: Any, factory: Any, options: dict[str, Any] | None = None) -> None:
+        found.update(options or {})
+
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            hook = getattr(ep.load(), "jat_register_codecs", None)
+            if hook is not None:
+                hook(register=register)
+        except Exception:  # noqa: S112 - reported by load_plugins, which builds the registry
+            continue
+    return found
 
 
 def _parse_names(names: str | Iterable[str] | None) -> list[str] | None:
@@ -176,9 +213,9 @@ def _call_hook(impl: pluggy.HookImpl, hook: str, adder: Callable[..., None]) -> 
     """
     refusals: list[PluginError] = []
 
-    def register(*args: Any) -> None:
+    def register(*args: Any, **kwargs: Any) -> None:
         try:
-            adder(impl.plugin_name, *args)
+            adder(impl.plugin_name, *args, **kwargs)
         except PluginError as exc:
             refusals.append(exc)
             raise

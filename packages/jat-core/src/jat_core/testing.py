@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from jat_core.codec import ACTION, OBSERVATION, SEQUENCE, Codec
-from jat_core.plugins import load_plugins
+from jat_core.plugins import Registry, load_plugins
 from jat_core.specs import TaskSpec, check_field_value  # noqa: F401  (re-exported for plugin tests)
 
 B, T = 2, 3
@@ -83,9 +83,10 @@ class CodecConformance:
         pm = make_plugin_manager()
         pm.register(self.plugin, name=self.plugin_name)
         pm.check_pending()
-        names = []
+        registry = Registry()  # its register_codec checks the name, the factory and the options
         for impl in pm.hook.jat_register_codecs.get_hookimpls():
-            impl.function(register=lambda name, factory: names.append(name))
+            impl.function(register=lambda *args, **kwargs: registry.register_codec(self.plugin_name, *args, **kwargs))
+        names = list(registry.codecs)
         assert self.codec_name in names, f"plugin does not register codec {self.codec_name!r}; it registers {names}"
         assert isinstance(pm, pluggy.PluginManager)
 

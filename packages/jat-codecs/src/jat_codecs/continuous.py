@@ -50,6 +50,7 @@ class ContinuousCodec(Codec):
     roles = (OBSERVATION, ACTION)
     columns = {OBSERVATION: "continuous_observations", ACTION: "continuous_actions"}
     predicts = (OBSERVATION, ACTION)
+    reference_keys = {"continuous_encoder.": "codecs.continuous.encoder.", "continuous_decoder.": "codecs.continuous.decoder."}
 
     def __init__(self, hidden_size: int, max_size: int) -> None:
         super().__init__()

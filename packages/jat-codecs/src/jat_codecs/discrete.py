@@ -43,6 +43,15 @@ class DiscreteCodec(Codec):
     roles = (OBSERVATION, ACTION)
     columns = {OBSERVATION: "discrete_observations", ACTION: "discrete_actions"}
     predicts = (ACTION,)
+    reference_keys = {
+        "multi_discrete_encoder.1.": "codecs.discrete.reduce.",
+        "multi_discrete_encoder.4.": "codecs.discrete.project.",
+        # the reference's names of the one token table and of the token head
+        "single_discrete_encoder.weight": "transformer.wte.weight",
+        "multi_discrete_encoder.0.weight": "transformer.wte.weight",
+        "single_discrete_decoder.": "lm_head.",
+        "multi_discrete_decoder.": None,  # dead weights: discrete observations are not predicted
+    }
     action_unit = "logits (n)"
 
     def __init__(self, shared: SharedParts, num_values: int, reduced_size: int | None = None) -> None:

@@ -100,6 +100,7 @@ class ImageCodec(Codec):
     roles = (OBSERVATION,)
     columns = {OBSERVATION: "image_observations"}
     predicts = (OBSERVATION,)
+    reference_keys = {"image_encoder.module.": "codecs.image.encoder.", "image_decoder.module.": "codecs.image.decoder."}
 
     def __init__(self, hidden_size: int) -> None:
         super().__init__()

@@ -71,6 +71,7 @@ class VitCodec(Codec):
     columns = {SEQUENCE: "pixel_values"}
     sequence_order = 0  # patches first, then text
     predicts = ()
+    reference_keys = {"vit_encoder.projection.": "codecs.vit.projection."}
 
     def __init__(self, hidden_size: int, image_size: int, patch_size: int, num_channels: int) -> None:
         super().__init__()

@@ -73,6 +73,10 @@ class Codec(nn.Module):
     predicts: ClassVar[tuple[str, ...]] = ()
     #: What ``decode(role="action")`` gives per action, for messages: ``"values"``, ``"logits (n)"``...
     action_unit: ClassVar[str] = "values"
+    #: How the published JAT checkpoint names the weights this codec brings (``jat-convert``): its key prefix ->
+    #: ours (``"codecs.<name>."`` for the codec's own layers, or the core's names of the shared token table
+    #: ``transformer.wte.weight`` and head ``lm_head.``); ``None`` drops weights the reference never used.
+    reference_keys: ClassVar[dict[str, str | None]] = {}
 
     def prepare(self, values, *, role: str) -> torch.Tensor:
         """Turn raw values (numpy arrays as envs and data sets give them) into model inputs.

@@ -8,9 +8,10 @@ image-processor files found in ``SRC``, so that::
 
     model = JatModel.from_pretrained(OUT)
 
-Conversion is a plain key map (:data:`KEY_MAP`): the trunk keeps its names; the token table may be stored under
-any of its alias names (one tensor, checked equal when several are present); the dead ``multi_discrete_decoder``
-is dropped; anything else unknown is an error.
+Conversion is a plain key map (:func:`key_map`): the trunk keeps its names, and each codec declares how the
+published format names the weights it brings (``Codec.reference_keys``: its own layers, the names the reference
+gave the shared token table and head, and dead weights to drop); the token table may be stored under several
+names (one tensor, checked equal when several are present); anything else unknown is an error.
 """
 
 from __future__ import annotations
@@ -25,23 +26,10 @@ import torch
 
 from jat_core.config import JatConfig
 
-#: Reference key prefix -> our key prefix. The longest matching prefix wins.
-KEY_MAP: dict[str, str] = {
-    "transformer.": "transformer.",
-    "single_discrete_decoder.": "lm_head.",
-    "continuous_encoder.": "codecs.continuous.encoder.",
-    "continuous_decoder.": "codecs.continuous.decoder.",
-    "multi_discrete_encoder.1.": "codecs.discrete.reduce.",
-    "multi_discrete_encoder.4.": "codecs.discrete.project.",
-    "image_encoder.module.": "codecs.image.encoder.",
-    "image_decoder.module.": "codecs.image.decoder.",
-    "vit_encoder.projection.": "codecs.vit.projection.",
-}
-#: Names under which the reference may store its one token table.
-TOKEN_TABLE_ALIASES = ("transformer.wte.weight", "single_discrete_encoder.weight", "multi_discrete_encoder.0.weight")
+#: Reference key prefix -> our key prefix, for the trunk; the codecs add theirs (:func:`key_map`).
+KEY_MAP: dict[str, str | None] = {"transformer.": "transformer."}
 TOKEN_TABLE = "transformer.wte.weight"
-#: Reference keys that are dropped: dead weights and non-persistent attention buffers of old GPT-Neo versions.
-DROPPED_PREFIXES = ("multi_discrete_decoder.",)
+#: Reference keys that are dropped: non-persistent attention buffers of old GPT-Neo versions.
 DROPPED_SUFFIXES = (".attn.attention.bias", ".attn.attention.masked_bias")
 #: config.json keys that are about the file or remote code, not the model.
 IGNORED_CONFIG_KEYS = ("auto_map", "architectures", "model_type", "transformers_version", "torch_dtype", "dtype",
@@ -140,15 +128,34 @@ def read_config(directory: str, **overrides: Any) -> JatConfig:
         raise ValueError(f"SRC: {path!r}: {exc}") from exc
 
 
-def map_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Rename a published state dict to our parameter names (see :data:`KEY_MAP`).
+def key_map(codecs: dict[str, Any] | None = None) -> dict[str, str | None]:
+    """Reference key prefix -> our key prefix (``None``: dropped): the trunk's and every codec's
+    ``reference_keys``. The longest matching prefix wins.
+
+    Args:
+        codecs: the model's codecs (default: every codec of the installed plugins).
+    """
+    if codecs is None:
+        from jat_core.processor import JatProcessor
+
+        codecs = JatProcessor(None).all_codecs()
+    out = dict(KEY_MAP)
+    for codec in codecs.values():
+        out.update(codec.reference_keys)
+    return out
+
+
+def map_keys(state: dict[str, torch.Tensor], codecs: dict[str, Any] | None = None) -> dict[str, torch.Tensor]:
+    """Rename a published state dict to our parameter names (see :func:`key_map`; ``codecs``: the model's).
 
     Raises:
         ValueError: token-table aliases that differ, no token table, or keys this map does not know.
     """
-    tables = {k: state[k] for k in TOKEN_TABLE_ALIASES if k in state}
+    keys = key_map(codecs)
+    aliases = (TOKEN_TABLE, *(k for k, v in keys.items() if v == TOKEN_TABLE and k != TOKEN_TABLE))
+    tables = {k: state[k] for k in aliases if k in state}
     if not tables:
-        raise ValueError(f"checkpoint: expected a token table under one of {TOKEN_TABLE_ALIASES}, found none")
+        raise ValueError(f"checkpoint: expected a token table under one of {aliases}, found none")
     first_name, table = next(iter(tables.items()))
     for name, other in tables.items():
         if other.shape != table.shape or not torch.equal(other, table):
@@ -156,13 +163,13 @@ def map_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     out = {TOKEN_TABLE: table}
     unknown = []
     for key, value in state.items():
-        if key in TOKEN_TABLE_ALIASES or key.startswith(DROPPED_PREFIXES) or key.endswith(DROPPED_SUFFIXES):
+        if key in tables or key.endswith(DROPPED_SUFFIXES):
             continue
-        prefix = max((p for p in KEY_MAP if key.startswith(p)), key=len, default=None)
+        prefix = max((p for p in keys if key.startswith(p)), key=len, default=None)
         if prefix is None:
             unknown.append(key)
-            continue
-        out[KEY_MAP[prefix] + key[len(prefix):]] = value
+        elif keys[prefix] is not None:
+            out[keys[prefix] + key[len(prefix):]] = value
     if unknown:
         raise ValueError(f"checkpoint: unknown keys (not in the published format): {unknown[:10]}")
     return out
@@ -192,6 +199,8 @@ def convert(src: str, out: str | None = None, **config_overrides: Any):
         check_output_dir(out, "OUT")
     directory = resolve_source(src)
     config = read_config(directory, **config_overrides)
+    # the names of every installed codec: a weight of a codec that config.codecs leaves out is then reported as
+    # an unexpected parameter below, not as an unknown key
     state = map_keys(read_state_dict(directory))
     model = JatModel(config)
     expected = model.state_dict()

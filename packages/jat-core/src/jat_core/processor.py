@@ -97,12 +97,14 @@ class JatProcessor:
             self._codecs[name] = registry.build_codec(name, config, shared)
         return self._codecs[name]
 
+    def all_codecs(self) -> dict[str, Codec]:
+        """Every codec this processor has, or can build (on the meta device) from the loaded plugins."""
+        names = self._plugins().codecs if self._build_missing else self._codecs
+        return {name: self.codec(name) for name in names}
+
     def _sequence_codec(self, name: str | None, *, predicted: bool) -> Codec:
         """The codec called ``name``, or (``None``) the one sequence codec that is (not) predicted."""
-        if name is None:
-            names = self._plugins().codecs if self._build_missing else self._codecs
-            name = sequence_codec({n: self.codec(n) for n in names}, predicted=predicted)
-        return self.codec(name)
+        return self.codec(name if name is not None else sequence_codec(self.all_codecs(), predicted=predicted))
 
     def _plugins(self) -> Any:
         """The plugin registry codecs are built from (loaded on first use)."""

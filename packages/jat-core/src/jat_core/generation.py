@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from jat_core.codec import SEQUENCE, sequence_codec
+
 
 def _check_sampling(temperature: float, top_k: int | None, top_p: float | None) -> None:
     if not temperature > 0:
@@ -93,6 +95,7 @@ def generate(
         raise ValueError(f"max_new_tokens: expected a non-negative int, got {max_new_tokens!r}")
     _check_sampling(temperature, top_k, top_p)
     choose = dict(do_sample=do_sample, temperature=temperature, top_k=top_k, top_p=top_p, generator=generator)
+    column = model.codecs[sequence_codec(model.codecs, predicted=True)].columns[SEQUENCE]  # the token ids' column
     device = model.device
     ids = input_ids.to(device)
     columns = {k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in columns.items() if v is not None}
@@ -102,11 +105,11 @@ def generate(
     cache, fed = None, ids  # fed: what the next forward call gets
     for _ in range(int(max_new_tokens)):
         if use_cache:
-            out = model(input_ids=fed, attention_mask=mask, past_key_values=cache, use_cache=True,
+            out = model(**{column: fed}, attention_mask=mask, past_key_values=cache, use_cache=True,
                         return_loss=False, **(columns if cache is None else {}))
             cache = out.past_key_values
         else:
-            out = model(input_ids=ids, attention_mask=mask, return_loss=False, **columns)
+            out = model(**{column: ids}, attention_mask=mask, return_loss=False, **columns)
         token = sample_next(out.logits[:, -1], **choose)  # (B,)
         if eos_token_id is not None:
             token = torch.where(done, pad, token)
@@ -193,9 +196,7 @@ def caption(
     processor = JatProcessor.from_model(model, tokenizer)
     if isinstance(image, torch.Tensor):
         image = image.cpu().numpy()
-    if isinstance(image, np.ndarray) and (image.ndim != 3 or image.shape[-1] != 3 or image.dtype != np.uint8):
-        raise ValueError(f"image: expected an (H, W, 3) uint8 array, got shape {image.shape} dtype {image.dtype}")
-    images = processor.prepare_images([image])  # e.g. pixel_values (1, 3, 224, 224)
+    images = processor.prepare_images([image])  # the codec checks the image  # e.g. pixel_values (1, 3, 224, 224)
     if prompt is not None:
         (ids,) = [v for k, v in processor.prepare_text(prompt).items() if k != "attention_mask"]  # (1, L)
     else:

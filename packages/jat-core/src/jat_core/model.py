@@ -69,7 +69,6 @@ class JatModel(PreTrainedModel):
 
     config_class = JatConfig
     base_model_prefix = "jat"
-    main_input_name = "input_ids"
     supports_gradient_checkpointing = True
     _no_split_modules = ["NeoBlock"]
     _skip_keys_device_placement = ["past_key_values"]
@@ -89,6 +88,9 @@ class JatModel(PreTrainedModel):
             config.codecs = list(registry.codecs)
         self.codecs = nn.ModuleDict({name: registry.build_codec(name, config, shared) for name in config.codecs})
         self.routes = self._build_routes()
+        predicted = [c.columns[SEQUENCE] for c in self.codecs.values() if SEQUENCE in c.predicts]
+        if predicted:  # transformers' "principal input": the token stream the model predicts (else its default)
+            self.main_input_name = predicted[0]
         self.post_init()
 
     def _build_routes(self) -> dict[str, Route]:

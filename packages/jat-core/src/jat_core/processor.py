@@ -128,13 +128,17 @@ class JatProcessor:
         eos = self.tokenizer.eos_token_id
         return eos if eos is not None else self.tokenizer.pad_token_id
 
+    def token_ids(self, strings: Sequence[str]) -> list[list[int]]:
+        """The token ids of each string, as the tokenizer gives them (no padding, no truncation)."""
+        return self.tokenizer(list(strings)).input_ids if len(strings) else []
+
     def tokenize(self, strings: Sequence[str], max_tokens: int) -> np.ndarray:
         """Tokenize strings to exactly ``max_tokens`` ids each (truncated at the end, padded with the end token).
 
         Returns:
             ``(len(strings), max_tokens)`` int64.
         """
-        ids = self.tokenizer(list(strings))["input_ids"] if len(strings) else []
+        ids = self.token_ids(strings)
         out = np.full((len(strings), max_tokens), self.pad_token_id, dtype=np.int64)
         for i, row in enumerate(ids):
             row = row[:max_tokens]
@@ -215,7 +219,7 @@ class JatProcessor:
     def prepare_actions(self, task: TaskSpec, values: Any) -> dict[str, torch.Tensor]:
         """Actions ``(B, T, *action.shape)`` -> ``{action column: tensor}`` (e.g. ``discrete_actions`` ``(B, T)``)."""
         if task.action is None:
-            raise ValueError(f"task {task.name!r}: has no action field (a text task)")
+            raise ValueError(f"task {task.name!r}: has no action field (a task without an environment)")
         self._check_codecs(task)
         arr = self._field_values(task, task.action, values, None, step=False)
         codec = self.codec(task.action.codec)
@@ -243,8 +247,8 @@ class JatProcessor:
         enc = self.tokenizer(
             texts, padding="longest", padding_side="right", truncation=max_length is not None, max_length=max_length
         )
-        ids = np.asarray(enc["input_ids"], dtype=np.int64)
-        mask = np.asarray(enc["attention_mask"], dtype=bool)
+        ids = np.asarray(enc.input_ids, dtype=np.int64)
+        mask = np.asarray(enc.attention_mask, dtype=bool)
         if not self.tokenizer.pad_token_id == self.pad_token_id:
             ids = np.where(mask, ids, self.pad_token_id)
         codec = self._sequence_codec(self.text_codec, predicted=True)

@@ -17,8 +17,6 @@ import numpy as np
 
 #: dtypes a field may have; ``string`` is for text fields (one string per step or per sample).
 DTYPES = ("float32", "float64", "int64", "int32", "uint8", "bool", "string")
-#: Which roles a field may play.
-ROLES = ("observation", "action", "text")
 
 
 def _fail(owner: str, msg: str) -> None:
@@ -85,11 +83,6 @@ class FieldSpec:
     def size(self) -> int:
         """Number of scalar values per step (1 for a scalar field)."""
         return math.prod(self.shape) if self.shape else 1
-
-    @property
-    def is_discrete(self) -> bool:
-        """Whether the field holds integers."""
-        return self.dtype in ("int64", "int32", "uint8", "bool") and self.n is not None
 
 
 @dataclass(frozen=True)
@@ -208,7 +201,7 @@ class TaskSpec:
             if self.action.name in names:
                 _fail(owner, f"action field {self.action.name!r} has the name of an observation field")
             if self.action.dtype.startswith("int") and self.action.n is None:
-                _fail(owner, f"discrete action field {self.action.name!r} needs n (the number of actions)")
+                _fail(owner, f"integer action field {self.action.name!r} needs n (the number of actions)")
         if self.make_env is not None and not callable(self.make_env):
             _fail(owner, "make_env must be callable or None")
         if self.expert is not None and not callable(self.expert):

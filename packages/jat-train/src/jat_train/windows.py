@@ -133,7 +133,7 @@ def tokenize_sample(spec: TaskSpec, index: int, row: dict[str, Any], processor: 
         if f.dtype == "string":
             if not isinstance(value, str):
                 raise DataError(f"{where} field {f.name!r}: expected a str, got {type(value).__name__}")
-            steps[f.name] = np.asarray(processor.tokenizer(value)["input_ids"], dtype=np.int64).reshape(-1)
+            steps[f.name] = np.asarray(processor.token_ids([value])[0], dtype=np.int64).reshape(-1)
         else:
             extras[f.name] = processor.codec(f.codec).prepare([np.asarray(value)], role=SEQUENCE)
     if len(steps) != 1:
@@ -187,7 +187,7 @@ class TaskWindows:
         if self.spec.is_rl:
             return Window(check_episode(self.spec, index, row))
         if self.processor is None:
-            raise ValueError(f"task {self.spec.name!r}: text tasks need a processor to tokenize them")
+            raise ValueError(f"task {self.spec.name!r}: tasks without actions need a processor to tokenize them")
         return tokenize_sample(self.spec, index, row, self.processor)
 
     def _extra_tokens(self, episode: Window) -> int:

@@ -196,6 +196,51 @@ def test_no_domain_names_in_core_or_train():
     assert not offenders, "\n".join(offenders)
 
 
+#: jat-train files that still name modalities, left for follow-up work: the data writer's uint8 image rule
+#: (collect.py) and the text/caption task reports being written now (evaluate.py, report.py, textscore.py).
+CODEC_NAMES_PENDING = {"collect.py", "evaluate.py", "report.py", "textscore.py"}
+
+
+def test_no_codec_names_in_core_or_train():
+    """Modality knowledge lives in the codec plugins: outside docstrings and comments, the code of jat-core and
+    jat-train holds no string naming an installed codec (a whole word: ``"vit"``, ``"codecs.text.x"``, ``"a text
+    task"``), no string that is a codec's column or option (``"input_ids"``, ``"max_continuous_size"``) and no
+    identifier that is a codec option (``config.image_size``). Identifiers may share a column's name:
+    ``input_ids`` is also transformers' own name for token ids (GPT-Neo's ``forward``, ``generate``)."""
+    import ast
+    import pathlib
+    import re
+
+    from jat_core.plugins import installed_codec_options
+    from jat_core.processor import JatProcessor
+
+    codecs = JatProcessor(None).all_codecs()
+    columns = {column for codec in codecs.values() for column in codec.columns.values()}
+    options = set(installed_codec_options())
+    assert {"continuous", "discrete", "image", "vit", "text"} <= set(codecs) and "input_ids" in columns
+    word = re.compile(r"\b(" + "|".join(map(re.escape, codecs)) + r")\b")
+    root = pathlib.Path(__file__).resolve().parents[2] / "packages"
+    offenders = []
+    for pkg in ("jat-core", "jat-train"):
+        for path in sorted((root / pkg / "src").rglob("*.py")):
+            if pkg == "jat-train" and path.name in CODEC_NAMES_PENDING:
+                continue
+            tree = ast.parse(path.read_text())
+            docstrings = {
+                id(node.value) for node in ast.walk(tree)
+                if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+            }
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+                    bad = node.value in columns | options or word.search(node.value)
+                else:
+                    name = getattr(node, "id", None) or getattr(node, "attr", None) or getattr(node, "arg", None)
+                    bad = isinstance(name, str) and name in options
+                if bad:
+                    offenders.append(f"{path.relative_to(root)}:{node.lineno}: {ast.unparse(node)[:80]}")
+    assert not offenders, "\n".join(offenders)
+
+
 def _code_lines(source: str):
     """Source lines with comments and docstrings blanked (they may name domains)."""
     import io

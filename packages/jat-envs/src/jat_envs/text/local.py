@@ -9,7 +9,9 @@ schema of the hub's ``oscar`` / ``wikipedia`` configurations (one column ``text`
   version (3.12's docstrings are not 3.13's); the same version gives the same documents.
 
 Files are taken in a shuffled order (seeded), each cut into pieces of at most :data:`CHUNK_CHARS` characters at
-paragraph breaks, and the pieces of one file follow each other: ``jat-collect`` puts the last pieces in the
+paragraph breaks (blank lines), with the lines of each paragraph joined by single spaces (docstrings and most
+plain-text files are hard-wrapped: their line breaks say nothing about the text), and the pieces of one file
+follow each other: ``jat-collect`` puts the last pieces in the
 ``test`` split, so held-out text comes from files the training split mostly never saw.
 """
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import sysconfig
 from collections.abc import Iterator
 
@@ -29,11 +32,12 @@ SKIPPED_DIRS = frozenset({"test", "tests", "idle_test", "idlelib", "turtledemo",
 
 
 def chunks(text: str, max_chars: int = CHUNK_CHARS) -> list[str]:
-    """Cut ``text`` into pieces of at most ``max_chars`` characters: whole paragraphs (blank-line separated)
-    joined greedily, a paragraph longer than ``max_chars`` cut at whitespace. Empty text gives no piece."""
+    """Cut ``text`` into pieces of at most ``max_chars`` characters: whole paragraphs (blank-line separated, each
+    unwrapped: its whitespace runs made single spaces) joined greedily by blank lines, a paragraph longer than
+    ``max_chars`` cut at whitespace. Empty text gives no piece."""
     pieces: list[str] = []
     current = ""
-    for paragraph in (p.strip() for p in text.split("\n\n")):
+    for paragraph in (" ".join(p.split()) for p in re.split(r"\n[ \t]*\n", text)):
         if not paragraph:
             continue
         while len(paragraph) > max_chars:  # a very long paragraph: cut at the last whitespace that fits

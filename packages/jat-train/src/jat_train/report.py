@@ -126,6 +126,11 @@ def text_table(results: dict) -> str:
     for name, r in tasks.items():
         lines.append(f"| {name} | {r['samples']} | {r['tokens']} | {r['perplexity']:.2f} | "
                      f"{r['unigram_perplexity']:.2f} | {r['perplexity'] / r['unigram_perplexity']:.3f} |")
+    examples = [(name, e) for name, r in tasks.items() for e in r.get("completions", [])]
+    if examples:
+        lines += ["", "Completions of held-out text (`model.complete()`, greedy; prompt -> completion / the text's own "
+                  "continuation):", ""]
+        lines += [f"- {name}: {e['prompt']!r} -> {e['completion']!r} / {e['reference']!r}" for name, e in examples]
     captions = {name: r["caption"] for name, r in tasks.items() if r.get("caption")}
     if captions:
         lines += ["", "| task | held-out images | exact captions | chance | most frequent caption | word accuracy | "

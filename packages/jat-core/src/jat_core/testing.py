@@ -20,6 +20,8 @@ Domain plugin::
     class TestMyDomain(DomainConformance):
         plugin = my_package.plugin
         env_tasks = ["mydomain-task"]       # tasks whose env is made, reset and stepped (default: the first)
+        expert_tasks = ["mydomain-task"]    # tasks whose expert plays (default: the env tasks with an expert,
+                                            # else the first task with one)
 
 Pytest collects the ``test_*`` methods of the subclass. Nothing here runs on its own (the base classes are not
 named ``Test*``).
@@ -181,6 +183,9 @@ class DomainConformance:
     plugin_name: str = "under-test"
     #: tasks whose environment is made, reset and stepped; ``None``: the first registered task with an env.
     env_tasks: list[str] | None = None
+    #: tasks whose expert (``TaskSpec.expert``) plays ``steps`` steps; ``None``: the ``env_tasks`` that have an
+    #: expert, else the first registered task with one (none when the plugin has no expert).
+    expert_tasks: list[str] | None = None
     steps: int = 5
 
     def _tasks(self) -> list[TaskSpec]:
@@ -207,10 +212,13 @@ class DomainConformance:
             for f in spec.fields:
                 assert f.codec in registry.codecs, f"{spec.name}: codec {f.codec!r} of {f.name!r} not installed"
 
+    def _env_task_names(self, tasks: dict[str, TaskSpec]) -> list[str]:
+        """``env_tasks``, or the first task with an env (none for a plugin whose tasks have no env)."""
+        return self.env_tasks or [n for n, t in tasks.items() if t.make_env is not None][:1]
+
     def test_env_observations_match_spec(self):
         tasks = {t.name: t for t in self._tasks()}
-        names = self.env_tasks or [next(n for n, t in tasks.items() if t.make_env is not None)]
-        for name in names:
+        for name in self._env_task_names(tasks):
             spec = tasks[name]
             env = spec.make_env()
             try:
@@ -224,6 +232,57 @@ class DomainConformance:
                     assert np.isfinite(float(reward))
                     if terminated or truncated:
                         obs, _ = env.reset()
+            finally:
+                env.close()
+
+    def test_action_field_fits_the_env(self):
+        """The action field describes the env's action space: a choice among ``n`` actions may not offer more
+        than the env takes (the agent would pick actions the env refuses), a vector has the space's shape."""
+        tasks = {t.name: t for t in self._tasks()}
+        for name in self._env_task_names(tasks):
+            spec = tasks[name]
+            env = spec.make_env()
+            try:
+                space, field = env.action_space, spec.action
+                if hasattr(space, "n"):  # a choice among n
+                    assert field.n is not None and field.n <= int(space.n), (
+                        f"{name}: action field {field.name!r} has n={field.n}, the env's action space takes {space.n}"
+                    )
+                else:
+                    assert tuple(space.shape) == field.shape, (
+                        f"{name}: action field {field.name!r} has shape {field.shape}, the env's action space {space.shape}"
+                    )
+            finally:
+                env.close()
+
+    def test_expert_plays(self):
+        """The expert runs as ``jat-collect`` runs it: ``expert(env)`` right after a reset makes a policy, and
+        ``policy(observation)`` returns actions that fit the action field and that the env takes (``None``: the
+        policy gives up on the episode; a new episode and policy follow)."""
+        tasks = {t.name: t for t in self._tasks()}
+        names = self.expert_tasks
+        if names is None:
+            names = [n for n in self._env_task_names(tasks) if tasks[n].expert is not None]
+            names = names or [n for n, t in tasks.items() if t.expert is not None][:1]
+        for name in names:
+            spec = tasks[name]
+            assert spec.expert is not None and spec.make_env is not None, f"{name}: no expert, or no env to play in"
+            env = spec.make_env()
+            try:
+                obs, _ = env.reset(seed=0)
+                policy = spec.expert(env)
+                for _ in range(self.steps):
+                    action = policy(obs)
+                    if action is None:
+                        obs, _ = env.reset()
+                        policy = spec.expert(env)
+                        continue
+                    check_field_value(spec.action, np.asarray(action), task=name)
+                    obs, reward, terminated, truncated, _ = env.step(action)
+                    self._check_obs(spec, obs)
+                    if terminated or truncated:
+                        obs, _ = env.reset()
+                        policy = spec.expert(env)
             finally:
                 env.close()
 

@@ -469,7 +469,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--input-dir",
         default=None,
-        help="folder of input files for tasks whose samples are read from files (text-local: its *.txt files; "
+        help="folder of input files for tasks whose samples are read from files (e.g. a folder of *.txt files; "
         "default: each task's own source)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")

@@ -166,9 +166,9 @@ def build_parser():
     p.add_argument("--data", default=None, metavar="DIR",
                    help="the local data the model was trained on (jat-collect's --out): adds each task's data "
                    "return and data-normalised score, (R - random) / (data - random); with --model, also scores the "
-                   "tasks without an env (text, captions) on its held-out test split: perplexity against the "
-                   "unigram baseline, caption accuracy against chance")
-    p.add_argument("--text-samples", type=int, default=200, metavar="N",
+                   "tasks without an env (language modelling, captioning) on its held-out test split: perplexity "
+                   "against the unigram baseline, caption accuracy against chance")
+    p.add_argument("--samples", type=int, default=200, metavar="N",
                    help="held-out samples scored per task without an env (default: %(default)s)")
     add_debug_flag(p)
     return p
@@ -228,7 +228,7 @@ def _main(argv: list[str] | None) -> int:
     from jat_train.episodes import local_path
 
     args = build_parser().parse_args(argv)
-    for name in ("episodes", "num_envs", "video_episodes", "reps", "text_samples"):
+    for name in ("episodes", "num_envs", "video_episodes", "reps", "samples"):
         if getattr(args, name) <= 0:
             raise UserError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
     if args.max_steps_per_episode is not None and args.max_steps_per_episode <= 0:
@@ -283,7 +283,7 @@ def _main(argv: list[str] | None) -> int:
         results = summarize([], {}, seed=args.seed, reps=args.reps)
         results.update({"policy": policy_name(policy), "seed": args.seed, "num_envs": args.num_envs})
     if text_tasks:
-        results["text_tasks"] = _text_scores(policy, args.model, text_tasks, args.data, args.text_samples)
+        results["text_tasks"] = _text_scores(policy, args.model, text_tasks, args.data, args.samples)
     if args.data is not None:
         from jat_train.datascore import add_data_scores
 
@@ -319,8 +319,8 @@ def _text_scores(model: Any, path: str, tasks: list[TaskSpec], data: str, sample
     try:
         tokenizer = load_tokenizer(path)
     except Exception as exc:
-        raise UserError(f"--model {path!r}: text tasks need the tokenizer saved beside the model, which does not "
-                        f"load ({type(exc).__name__}: {exc})") from exc
+        raise UserError(f"--model {path!r}: tasks without an env need the tokenizer saved beside the model, which "
+                        f"does not load ({type(exc).__name__}: {exc})") from exc
     return text_task_scores(model, tokenizer, tasks, data, samples=samples)
 
 

@@ -128,8 +128,8 @@ def text_table(results: dict) -> str:
                      f"{r['unigram_perplexity']:.2f} | {r['perplexity'] / r['unigram_perplexity']:.3f} |")
     examples = [(name, e) for name, r in tasks.items() for e in r.get("completions", [])]
     if examples:
-        lines += ["", "Completions of held-out text (`model.complete()`, greedy; prompt -> completion / the text's own "
-                  "continuation):", ""]
+        lines += ["", "Completions of held-out documents (`model.complete()`, greedy; prompt -> completion / the "
+                  "document's own continuation):", ""]
         lines += [f"- {name}: {e['prompt']!r} -> {e['completion']!r} / {e['reference']!r}" for name, e in examples]
     captions = {name: r["caption"] for name, r in tasks.items() if r.get("caption")}
     if captions:

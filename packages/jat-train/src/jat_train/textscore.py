@@ -89,8 +89,8 @@ def _is_dir(path: str) -> bool:
 def unigram_log_probs(texts: Sequence[str], tokenizer: Any, vocab_size: int) -> np.ndarray:
     """``(V,)`` log-probabilities of each token in ``texts`` (add-one smoothing over the model's vocabulary)."""
     counts = np.ones(vocab_size, dtype=np.float64)
-    for ids in tokenizer(list(texts))["input_ids"] if texts else []:
-        np.add.at(counts, np.asarray(ids, dtype=np.int64), 1.0)
+    for text in texts:
+        np.add.at(counts, np.asarray(tokenizer.encode(text), dtype=np.int64), 1.0)
     return np.log(counts / counts.sum())
 
 
@@ -179,8 +179,8 @@ def caption_accuracy(model: Any, tokenizer: Any, task: TaskSpec, rows: Sequence[
     if prompt is not None and words(prompt) != prefix:
         prompt, prefix = None, []
     skip = len(prefix)
-    prompt_ids = len(tokenizer(prompt)["input_ids"]) if prompt else 0
-    longest = max(len(ids) for ids in tokenizer(list(train_texts))["input_ids"]) - prompt_ids
+    prompt_ids = len(tokenizer.encode(prompt)) if prompt else 0
+    longest = max(len(tokenizer.encode(t)) for t in set(train_texts)) - prompt_ids
     train_words = [words(t) for t in train_texts]
     majority = Counter(tuple(w) for w in train_words).most_common(1)[0][0]
     by_place: dict[int, Counter] = {}

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -189,6 +189,32 @@ class Codec(nn.Module):
             ``(N, *field.shape)`` actions, valid for the field (the agent returns them to the envs).
         """
         raise NotImplementedError(f"codec {self.name!r} does not choose actions")
+
+
+class Route(NamedTuple):
+    """Where a column goes: the codec that reads it, in which role."""
+
+    codec: str
+    role: str
+
+
+def column_routes(codecs: Mapping[str, Codec]) -> dict[str, Route]:
+    """Which codec reads each column, in which role (``Codec.columns``), for a model's codecs by name.
+
+    Raises:
+        TypeError: a factory returned something that is not a :class:`Codec`.
+        ValueError: two codecs read the same column.
+    """
+    routes: dict[str, Route] = {}
+    for name, codec in codecs.items():
+        if not isinstance(codec, Codec):
+            raise TypeError(f"codec {name!r}: the factory returned {type(codec).__name__}, not a jat_core Codec")
+        for role in codec.roles:
+            column = codec.columns[role]
+            if column in routes:
+                raise ValueError(f"column {column!r} is read by codec {routes[column].codec!r} and by codec {name!r}")
+            routes[column] = Route(name, role)
+    return routes
 
 
 def sequence_codec(codecs: Mapping[str, Codec], *, predicted: bool) -> str:

@@ -26,13 +26,13 @@ no remote code).
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
 
 import torch
 from torch import nn
 from transformers import AutoModel, AutoModelForCausalLM, PreTrainedModel
 
-from jat_core.codec import ACTION, OBSERVATION, SEQUENCE, Codec, SharedParts, as_tensor
+from jat_core.codec import ACTION, OBSERVATION, SEQUENCE, Codec, SharedParts, as_tensor, column_routes
 from jat_core.config import CheckpointError, JatConfig  # noqa: F401  (CheckpointError: importable from here too)
 from jat_core.loading import load_strict
 from jat_core.output import JatOutput
@@ -49,13 +49,6 @@ from jat_core.sequence import (
 )
 from jat_core.specs import check_finite
 from jat_core.trunk import JatTrunk
-
-
-class Route(NamedTuple):
-    """Where a column goes: the codec that reads it, in which role."""
-
-    codec: str
-    role: str
 
 
 class JatModel(PreTrainedModel):
@@ -87,25 +80,11 @@ class JatModel(PreTrainedModel):
         if config.codecs is None:  # every registered codec, in registration order (recorded: save_pretrained)
             config.codecs = list(registry.codecs)
         self.codecs = nn.ModuleDict({name: registry.build_codec(name, config, shared) for name in config.codecs})
-        self.routes = self._build_routes()
+        self.routes = column_routes(self.codecs)
         predicted = [c.columns[SEQUENCE] for c in self.codecs.values() if SEQUENCE in c.predicts]
         if predicted:  # transformers' "principal input": the token stream the model predicts (else its default)
             self.main_input_name = predicted[0]
         self.post_init()
-
-    def _build_routes(self) -> dict[str, Route]:
-        routes: dict[str, Route] = {}
-        for name, codec in self.codecs.items():
-            if not isinstance(codec, Codec):
-                raise TypeError(f"codec {name!r}: the factory returned {type(codec).__name__}, not a jat_core Codec")
-            for role in codec.roles:
-                column = codec.columns[role]
-                if column in routes:
-                    raise ValueError(
-                        f"column {column!r} is read by codec {routes[column].codec!r} and by codec {name!r}"
-                    )
-                routes[column] = Route(name, role)
-        return routes
 
     # -- Hugging Face plumbing -------------------------------------------------------------------------------
     def _init_weights(self, module: nn.Module) -> None:
@@ -288,14 +267,9 @@ class JatModel(PreTrainedModel):
             )
         if mask is not None and bool(mask.all()):
             mask = None  # no padding: the trunk's fast path
-        return self.transformer(
-            inputs_embeds=embeds,
-            attention_mask=mask,
-            position_ids=position_ids,
-            past_key_values=past_key_values,
-            use_cache=use_cache,
-            output_hidden_states=output_hidden_states,
-        )
+        return self.transformer(inputs_embeds=embeds, attention_mask=mask, position_ids=position_ids,
+                                past_key_values=past_key_values, use_cache=use_cache,
+                                output_hidden_states=output_hidden_states)
 
     def _forward_rl(self, observations, actions, *, rewards, attention_mask, loss_weight, past_key_values,
                     position_ids, use_cache, return_loss, output_hidden_states) -> JatOutput:
@@ -339,7 +313,7 @@ class JatModel(PreTrainedModel):
             obs_preds = obs_codec.decode(at_act, role=OBSERVATION)
             if return_loss:
                 next_mask = steps[:, 1:]
-                rewards_next = None if rewards is None else torch.as_tensor(rewards)[:, 1:]
+                rewards_next = None if rewards is None else rewards[:, 1:]
                 per_step = obs_codec.loss(obs_preds[:, :-1], obs[:, 1:], next_mask, role=OBSERVATION, rewards=rewards_next)
                 observation_loss = weighted_mean(per_step, next_mask, None if weights is None else weights[:, 1:])
             pred_observations = obs_codec.crop(obs_preds, obs, role=OBSERVATION)

@@ -245,7 +245,8 @@ class JatAgent:
         self.last_prediction = prediction.clone()  # (N, n) or (N, A)
         if batched:
             return actions
-        return actions[0].item() if actions.ndim == 1 and actions.dtype.kind in "iub" else actions[0]  # an int
+        one = actions[0]  # a single unbatched env: a scalar integer action as an int, else its (*shape,) array
+        return one.item() if np.ndim(one) == 0 and one.dtype.kind in "iub" else one
 
     @torch.inference_mode()
     def _act(self, observations: dict[str, torch.Tensor], rewards: torch.Tensor) -> tuple[torch.Tensor, np.ndarray]:

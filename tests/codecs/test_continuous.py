@@ -4,6 +4,7 @@ import torch
 from codec_helpers import B, T, shared_parts, tiny_config
 from jat_codecs import continuous, plugin
 from jat_codecs.continuous import ContinuousCodec, cyclic_expand
+from jat_core import FieldSpec
 from jat_core.codec import ACTION, OBSERVATION
 from jat_core.testing import CodecConformance
 
@@ -24,6 +25,9 @@ class TestContinuousConformance(CodecConformance):
         if role == OBSERVATION:
             return torch.randn(B, T, OBS, generator=g), torch.randn(B, T, generator=g)
         return torch.rand(B, T, ACT, generator=g) * 2 - 1, None
+
+    def action_field(self):
+        return FieldSpec("continuous_actions", "continuous", (ACT,), low=-0.5, high=0.5)
 
     def raw_example(self, role):
         return np.random.default_rng(0).normal(size=(B, T, OBS if role == OBSERVATION else ACT)).astype(np.float64)

@@ -4,6 +4,7 @@ import torch
 import torch.nn.functional as F
 from codec_helpers import VOCAB, B, T, shared_parts, tiny_config
 from jat_codecs import discrete, plugin
+from jat_core import FieldSpec
 from jat_core.codec import ACTION, OBSERVATION
 from jat_core.testing import CodecConformance
 
@@ -27,6 +28,9 @@ class TestDiscreteConformance(CodecConformance):
         if role == OBSERVATION:
             return torch.randint(0, VOCAB, (B, T, 212), generator=g), torch.randn(B, T, generator=g)
         return torch.randint(0, 7, (B, T), generator=g), None
+
+    def action_field(self):
+        return FieldSpec("discrete_actions", "discrete", (), "int64", n=7)
 
     def raw_example(self, role):
         rng = np.random.default_rng(0)

@@ -62,6 +62,11 @@ class CodecConformance:
         """
         return None
 
+    def action_field(self) -> Any:
+        """Optional, for a codec that predicts actions: a small :class:`jat_core.specs.FieldSpec` of an action it
+        encodes, for the acting test (``action_size``, ``decode(size=...)``, ``choose``). Default: ``None`` (skip)."""
+        return None
+
     def bad_examples(self, role: str) -> list[tuple[Any, Any]]:
         """Optional: ``(values, rewards)`` pairs that ``encode`` must refuse with a ``ValueError`` naming the
         role's column (wrong shape, dtype, out-of-range values, missing reward...). Default: none."""
@@ -161,6 +166,25 @@ class CodecConformance:
             _, rewards = self.example(role)
             out = codec.encode(prepared, rewards, role=role)
             assert out.dim() == 3 and out.shape[0] == B, f"{role}: prepare -> encode gave {tuple(out.shape)}"
+
+    def test_chooses_valid_actions(self):
+        """What an agent does with the codec: decode ``action_size(field)`` outputs from a state, then ``choose``
+        actions (deterministic and sampled) that fit the field, as many as envs."""
+        import torch
+
+        field = self.action_field()
+        codec = self.make_codec()
+        if field is None or ACTION not in codec.predicts:
+            return
+        size = codec.action_size(field)
+        hidden = codec.encode(*self.example(ACTION), role=ACTION)  # any (B, T, H) states will do
+        prediction = codec.decode(hidden, role=ACTION, size=size)[:, 0]  # (N, size): one step of N = B envs
+        assert prediction.shape == (B, size), f"decode(size={size}) gave {tuple(prediction.shape)}"
+        generator = torch.Generator().manual_seed(0)
+        for deterministic in (True, False):
+            actions = codec.choose(prediction.detach(), field, deterministic=deterministic, generator=generator)
+            assert tuple(actions.shape) == (B, *field.shape), f"choose gave {tuple(actions.shape)}"
+            check_field_value(field, actions.numpy(), task="conformance", batch=(B,))
 
     def test_bad_input_names_the_field(self):
         import pytest

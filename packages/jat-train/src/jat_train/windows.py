@@ -26,6 +26,7 @@ piece shorter. Two readers walk a task's windows, with the same interface (``nex
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -233,6 +234,17 @@ def episode_lengths(dataset: Any) -> np.ndarray:
     return np.array([len(r) for r in dataset[REWARDS]], dtype=np.int64)
 
 
+#: memory one task's :class:`ShuffledWindows` may keep decoded episodes in (bytes)
+EPISODE_CACHE_BYTES = 1 << 30
+
+
+def _nbytes(value: Any) -> int:
+    """Bytes of an episode's array (object arrays of strings: their lengths)."""
+    if isinstance(value, np.ndarray) and value.dtype == object:
+        return int(sum(len(str(v)) for v in value.reshape(-1)))
+    return int(getattr(value, "nbytes", 0))
+
+
 class ShuffledWindows:
     """One RL task's windows from local episodes, reshuffled every epoch (see the module docstring).
 
@@ -256,7 +268,8 @@ class ShuffledWindows:
         self._table = np.array(table, dtype=np.int64)  # (W, 2): episode, first step
         self.epoch, self.cursor = 0, 0
         self._order = self._epoch_order()
-        self._cached: tuple[int, dict[str, np.ndarray]] | None = None
+        self._cache: OrderedDict[int, dict[str, np.ndarray]] = OrderedDict()  # episode -> arrays, least recent first
+        self._cache_size: dict[int, int] = {}  # episode -> its bytes
 
     @property
     def num_windows(self) -> int:
@@ -277,10 +290,23 @@ class ShuffledWindows:
         return shard if len(shard) else perm[[source.rank % n]]
 
     def _episode(self, index: int) -> dict[str, np.ndarray]:
-        """Episode ``index`` checked and reward-shifted (the last one read is kept)."""
-        if self._cached is None or self._cached[0] != index:
-            self._cached = index, check_episode(self.spec, index, self.source.dataset[index])
-        return self._cached[1]
+        """Episode ``index`` checked and reward-shifted.
+
+        Episodes read are kept, the least recently used dropped first, while they hold at most
+        :data:`EPISODE_CACHE_BYTES` (the last one read is always kept): a window is a small piece of its episode,
+        and decoding a long episode of image frames (thousands of PNGs) for each window drawn would cost seconds per
+        window. Only speed depends on it: the windows are the same.
+        """
+        if index in self._cache:
+            self._cache.move_to_end(index)
+            return self._cache[index]
+        episode = check_episode(self.spec, index, self.source.dataset[index])
+        self._cache[index] = episode
+        self._cache_size[index] = sum(_nbytes(v) for v in episode.values())
+        while len(self._cache) > 1 and sum(self._cache_size.values()) > EPISODE_CACHE_BYTES:
+            dropped, _ = self._cache.popitem(last=False)
+            del self._cache_size[dropped]
+        return episode
 
     def next_window(self) -> Window:
         """The next window of this rank's shuffled order, ``1 <= len(window) <= context``."""

@@ -12,7 +12,7 @@ PACKAGES := -e packages/jat-core -e packages/jat-codecs -e "packages/jat-envs[al
 # `pip freeze` of a venv without the editable jat-* packages, torch without its local label (+cpu).
 FREEZE = python -m pip freeze --exclude-editable | grep -v -i -E '^(jat-|jat_|-e |\#)' | sed -E 's/^(torch==[^+]+)\+.*/\1/'
 
-.PHONY: setup demo test lint lock test-latest
+.PHONY: setup demo demo-all test lint lock test-latest
 
 setup: $(STAMP)
 
@@ -75,6 +75,55 @@ demo: setup
 	$(VENV)/bin/jat-eval --model $(OUT)/train/checkpoint-$(DEMO_STEPS) --tasks $(TASKS) \
 		--episodes $(DEMO_EPISODES) --num-envs 10 --seed 1000 --data $(OUT)/data --out $(OUT)/eval
 	$(VENV)/bin/jat-report --run $(OUT)/train --eval $(OUT)/eval --out $(OUT)
+
+# One generalist: a single tiny JAT trained on BabyAI, Meta-World, MuJoCo, Atari, text and captions together, on CPU
+# with no hub, evaluated per domain in $(ALL_OUT)/report.md and results.json (expert- and data-normalised scores for
+# the env tasks; held-out perplexity against the unigram baseline and caption accuracy against chance for the
+# others). text-local reads the *.txt files of ALL_TEXT_DIR (default: the Python standard library's docstrings).
+# A quick check of the whole pipeline: `make demo-all ALL_STEPS=60 ALL_BABYAI_EPISODES=20 ALL_OTHER_EPISODES=4
+# ALL_ATARI_EPISODES=1 ALL_TEXT_SAMPLES=100 ALL_EVAL_EPISODES=2 ALL_EVAL_SAMPLES=10 ALL_OUT=runs/demo-all-quick`.
+ALL_OUT ?= runs/demo-all
+ALL_BABYAI ?= babyai-go-to-red-ball-no-dists,babyai-go-to-obj
+ALL_METAWORLD ?= metaworld-reach,metaworld-door-close
+ALL_MUJOCO ?= mujoco-pendulum,mujoco-reacher
+ALL_ATARI ?= atari-pong,atari-freeway
+ALL_TEXT ?= text-local,captions-shapes
+ALL_TEXT_DIR ?=
+ALL_STEPS ?= 3000
+ALL_BABYAI_EPISODES ?= 1000
+ALL_OTHER_EPISODES ?= 100
+ALL_ATARI_EPISODES ?= 3
+ALL_TEXT_SAMPLES ?= 3000
+ALL_EVAL_EPISODES ?= 10
+ALL_EVAL_SAMPLES ?= 200
+ALL_BATCH ?= 16
+ALL_LR ?= 1e-3
+# captions at 112x112 (49 ViT patches instead of 196): four times cheaper per caption on a CPU
+ALL_MODEL ?= --model-config image_size=112
+# observation-loss weight: 0 skips predicting the next observation, whose Atari frame decoder more than doubles the
+# cost of an Atari batch on a CPU (the actions' loss, which the scores measure, is trained either way)
+ALL_KAPPA ?= 0
+ALL_TASKS = $(ALL_BABYAI),$(ALL_METAWORLD),$(ALL_MUJOCO),$(ALL_ATARI),$(ALL_TEXT)
+
+demo-all: setup
+	@case "$(ALL_OUT)" in ""|.|./|/|..|../) echo "make demo-all: ALL_OUT='$(ALL_OUT)': expected a run directory to (re)create" >&2; exit 2;; esac
+	@if [ -e "$(ALL_OUT)" ] && [ ! -d "$(ALL_OUT)" ]; then echo "make demo-all: ALL_OUT='$(ALL_OUT)' is a file, expected a directory" >&2; exit 2; fi
+	rm -rf $(ALL_OUT)  # each run starts afresh
+	@mkdir -p $(ALL_OUT) && date +%s > $(ALL_OUT)/.started && echo "make demo-all: started $$(date -u +%FT%TZ)"
+	$(VENV)/bin/jat-collect --tasks $(ALL_BABYAI) --episodes $(ALL_BABYAI_EPISODES) --out $(ALL_OUT)/data --seed 0 --no-progress
+	$(VENV)/bin/jat-collect --tasks $(ALL_METAWORLD),$(ALL_MUJOCO) --episodes $(ALL_OTHER_EPISODES) --out $(ALL_OUT)/data --seed 0 --no-progress
+	$(VENV)/bin/jat-collect --tasks $(ALL_ATARI) --episodes $(ALL_ATARI_EPISODES) --out $(ALL_OUT)/data --seed 0 --no-progress
+	$(VENV)/bin/jat-collect --tasks $(ALL_TEXT) --episodes $(ALL_TEXT_SAMPLES) --out $(ALL_OUT)/data --seed 0 --no-progress \
+		$(if $(ALL_TEXT_DIR),--input-dir $(ALL_TEXT_DIR))
+	$(VENV)/bin/jat-train --tasks $(ALL_TASKS) --data $(ALL_OUT)/data --preset tiny $(ALL_MODEL) --tokenizer bpe:1024 \
+		--max-steps $(ALL_STEPS) --batch-size $(ALL_BATCH) --learning-rate $(ALL_LR) --kappa $(ALL_KAPPA) --warmup-steps 100 --seed 0 \
+		--output-dir $(ALL_OUT)/train --save-every 500 --save-total-limit 2 --log-every 20 --num-threads 1 --no-progress
+	$(VENV)/bin/jat-eval --model $(ALL_OUT)/train/checkpoint-$(ALL_STEPS) --tasks $(ALL_TASKS) --episodes $(ALL_EVAL_EPISODES) \
+		--num-envs 10 --seed 1000 --data $(ALL_OUT)/data --samples $(ALL_EVAL_SAMPLES) --out $(ALL_OUT)/eval --no-progress
+	$(VENV)/bin/jat-report --run $(ALL_OUT)/train --eval $(ALL_OUT)/eval --out $(ALL_OUT)
+	@took=$$(( $$(date +%s) - $$(cat $(ALL_OUT)/.started) )); rm -f $(ALL_OUT)/.started; \
+		printf '\nWall time of `make demo-all` (collect, train, evaluate, report): %s s, finished %s.\n' "$$took" "$$(date -u +%FT%TZ)" >> $(ALL_OUT)/report.md; \
+		echo "make demo-all: done in $$took s; report in $(ALL_OUT)/report.md"
 
 test: setup
 	$(VENV)/bin/pytest

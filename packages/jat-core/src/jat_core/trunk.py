@@ -263,10 +263,6 @@ class JatTrunk(nn.Module):
             num_layers, num_heads, attention_layers, window_size, intermediate_size, activation_function,
             layer_norm_epsilon, embed_dropout, attention_dropout, resid_dropout, initializer_range``), e.g. a
             ``GPTNeoConfig`` or a ``JatConfig``.
-
-    Its layers keep PyTorch's initialisation: a trunk is initialised once, by its owner. ``JatModel`` gives it
-    GPT-Neo's (``post_init``: normal(0, ``initializer_range``) weights, zero biases, unit LayerNorms), and a trunk
-    built on its own loads a ``GPTNeoModel`` state dict.
     """
 
     def __init__(self, config):
@@ -286,6 +282,20 @@ class JatTrunk(nn.Module):
         #: recompute each block's activations in the backward pass instead of keeping them (less memory, ~1/3
         #: more compute); transformers' ``model.gradient_checkpointing_enable()`` sets it too.
         self.gradient_checkpointing = False
+        self.apply(self._init_module)
+
+    def _init_module(self, module: nn.Module) -> None:
+        """GPT-Neo's initialisation: normal(0, initializer_range) weights, zero biases, unit LayerNorms. Inside a
+        ``JatModel``, ``post_init`` initialises the trunk again; both stay, as the random stream a seeded model's
+        weights (and the tuned demo, and seed-dependent tests) come from."""
+        std = self.config.initializer_range
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, mean=0.0, std=std)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+        if isinstance(module, nn.LayerNorm):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
 
     def get_input_embeddings(self) -> nn.Embedding:
         """The token table ``wte``."""

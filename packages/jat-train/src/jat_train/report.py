@@ -128,9 +128,10 @@ def text_table(results: dict) -> str:
                      f"{r['unigram_perplexity']:.2f} | {r['perplexity'] / r['unigram_perplexity']:.3f} |")
     examples = [(name, e) for name, r in tasks.items() for e in r.get("completions", [])]
     if examples:
-        lines += ["", "Completions of held-out documents (`model.complete()`, greedy; prompt -> completion / the "
-                  "document's own continuation):", ""]
-        lines += [f"- {name}: {e['prompt']!r} -> {e['completion']!r} / {e['reference']!r}" for name, e in examples]
+        lines += ["", "Completions of held-out documents (`model.complete()`; prompt -> greedy / sampled at temperature "
+                  "0.7, top-k 20 / the document's own continuation):", ""]
+        lines += [f"- {name}: {e['prompt']!r} -> {e['completion']!r} / {e.get('sampled', '')!r} / {e['reference']!r}"
+                  for name, e in examples]
     captions = {name: r["caption"] for name, r in tasks.items() if r.get("caption")}
     if captions:
         lines += ["", "| task | held-out images | exact captions | chance | most frequent caption | word accuracy | "

@@ -217,8 +217,9 @@ def caption_accuracy(model: Any, tokenizer: Any, task: TaskSpec, rows: Sequence[
 
 def completions(model: Any, tokenizer: Any, texts: Sequence[str], *, prompt_words: int = 8,
                 new_tokens: int = 24) -> list[dict[str, str]]:
-    """``model.complete()`` (greedy) after the first ``prompt_words`` words of each held-out text, beside what the
-    text really says next: ``[{"prompt", "completion", "reference"}]``."""
+    """``model.complete()`` after the first ``prompt_words`` words of each held-out text, greedy and sampled
+    (temperature 0.7, top-k 20, a generator seeded 0: the same text each time), beside what the text really says
+    next: ``[{"prompt", "completion", "sampled", "reference"}]``."""
     out = []
     for text in texts:
         split = text.split()
@@ -226,8 +227,10 @@ def completions(model: Any, tokenizer: Any, texts: Sequence[str], *, prompt_word
             continue
         prompt = " ".join(split[:prompt_words])
         completion = model.complete(prompt, max_new_tokens=new_tokens, tokenizer=tokenizer)
+        sampled = model.complete(prompt, max_new_tokens=new_tokens, tokenizer=tokenizer, do_sample=True,
+                                 temperature=0.7, top_k=20, generator=torch.Generator().manual_seed(0))
         reference = " ".join(split[prompt_words : prompt_words + 2 * len(completion.split()) + 4])
-        out.append({"prompt": prompt, "completion": completion, "reference": reference})
+        out.append({"prompt": prompt, "completion": completion, "sampled": sampled, "reference": reference})
     return out
 
 

@@ -12,11 +12,26 @@ from jat_train.report import write_report
 from trainkit import toy_task, write_task
 
 
-def test_data_return_is_the_mean_training_episode_return(tmp_path):
+def test_data_return_is_the_mean_held_out_episode_return(tmp_path):
+    """The test split's episodes are played without jat-collect's --action-noise: their return is the one of the
+    policy whose actions were recorded. Without test episodes, the training split's."""
     task = toy_task()
-    write_task(str(tmp_path), task, [3, 5])  # rewards 0..n-1 plus the episode index i
+    write_task(str(tmp_path), task, [3, 5], test_lengths=(3, 5))  # rewards 0..n-1 plus the episode index i
     assert data_return(task, str(tmp_path)) == pytest.approx(np.mean([0 + 1 + 2, 5 * 1 + 10]))
+    write_task(str(tmp_path), task, [3, 5], test_lengths=(4,))
+    assert data_return(task, str(tmp_path)) == pytest.approx(0 + 1 + 2 + 3)
     assert data_return(toy_task("toy-missing"), str(tmp_path)) is None
+
+
+def test_data_return_falls_back_to_the_training_split(tmp_path):
+    from datasets import load_from_disk
+    from jat_train.collect import write_data
+
+    task = toy_task()
+    data = load_from_disk(write_task(str(tmp_path / "full"), task, [3, 5]))
+    data["test"] = data["test"].select([])  # as jat-collect --episodes 1 writes it: an empty, typed test split
+    write_data(task, data, str(tmp_path / "one"))
+    assert data_return(task, str(tmp_path / "one")) == pytest.approx(np.mean([0 + 1 + 2, 5 * 1 + 10]))
 
 
 def test_data_normalize():
@@ -26,7 +41,7 @@ def test_data_normalize():
 
 def test_results_and_report_show_both_scores(tmp_path):
     task = dataclasses.replace(toy_task(), scores=Scores(random=0.0, expert=40.0))
-    write_task(str(tmp_path / "data"), task, [3, 5])  # data return 9
+    write_task(str(tmp_path / "data"), task, [3, 5], test_lengths=(3, 5))  # data return 9
     results = summarize([task], {task.name: [4.5, 4.5]}, reps=50)
     add_data_scores(results, [task], str(tmp_path / "data"))
     entry = results["tasks"][task.name]

@@ -213,10 +213,10 @@ def build_batches(
 def windows_per_batch(spec: TaskSpec, windows: Any, context: int, batch_tokens: int) -> int:
     """Windows per batch for a budget of about ``batch_tokens`` tokens per batch (at least one window).
 
-    Tasks with short episodes (BabyAI: a few steps) otherwise fill a batch of ``batch_size`` windows with far
-    fewer tokens, and so far fewer action targets, than tasks whose windows are full (Meta-World, text). A batch is
+    Tasks with short episodes (a few steps) otherwise fill a batch of ``batch_size`` windows with far
+    fewer tokens, and so far fewer action targets, than tasks whose windows are full (robot arms, text). A batch is
     padded to its longest window, so the budget is divided by the 90th percentile of the task's window lengths,
-    not their mean: a batch of short, uneven episodes (BabyAI) computes about twice the budget with its padding,
+    not their mean: a batch of short, uneven episodes computes about twice the budget with its padding,
     not five times.
 
     Args:

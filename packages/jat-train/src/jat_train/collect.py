@@ -43,6 +43,7 @@ import numpy as np
 from jat_core.specs import FieldSpec, TaskSpec, check_field_value
 
 from jat_train.episodes import local_path
+from jat_train.noise import ActionNoise
 from jat_train.sources import REWARDS
 
 PolicyFactory = Callable[[Any], Callable[[dict], Any]]
@@ -155,9 +156,12 @@ def _check_action(task: TaskSpec, env: Any, where: str, action: Any) -> None:
 
 
 def _rollout(
-    task: TaskSpec, env: Any, policy_factory: PolicyFactory, seed: int, episode: int = 0
+    task: TaskSpec, env: Any, policy_factory: PolicyFactory, seed: int, episode: int = 0, action_noise: float = 0.0
 ) -> dict[str, list] | None:
     """Play one episode; returns its per-step values by column, or ``None`` if the policy gave up.
+
+    With ``action_noise`` the env executes a perturbed action (:class:`jat_train.noise.ActionNoise`, seeded by
+    ``seed``) and the policy's own action is recorded.
 
     Raises:
         ValueError: an observation or action does not match its spec, a number is not finite, or an action is
@@ -166,6 +170,7 @@ def _rollout(
     observation, _ = env.reset(seed=seed)
     env.action_space.seed(seed)
     policy = policy_factory(env)
+    noise = ActionNoise(env.action_space, action_noise, seed) if action_noise else None
     steps: dict[str, list] = {f.name: [] for f in task.fields}
     steps[REWARDS] = []
     while True:
@@ -180,7 +185,7 @@ def _rollout(
         for f in task.observation:
             steps[f.name].append(observation[f.name])
         steps[task.action.name].append(action)
-        observation, reward, terminated, truncated, _ = env.step(action)
+        observation, reward, terminated, truncated, _ = env.step(action if noise is None else noise(action))
         _check_finite(task, where, "the reward", reward)
         steps[REWARDS].append(float(reward))
         if terminated or truncated:
@@ -233,6 +238,7 @@ def collect(
     test_fraction: float = 0.1,
     progress: bool = True,
     max_failures: int | None = None,
+    action_noise: float = 0.0,
 ):
     """Collect ``episodes`` episodes of ``task`` into a ``datasets.DatasetDict`` (``train``, ``test``).
 
@@ -244,6 +250,8 @@ def collect(
         test_fraction: share of the episodes (the last ones) put in the ``test`` split.
         progress: show a tqdm progress bar.
         max_failures: episodes the policy may give up on before this fails (default ``episodes + 10``).
+        action_noise: DART noise scale for the ``train`` episodes (:mod:`jat_train.noise`): the env executes a
+            perturbed action, the policy's own is recorded; the ``test`` episodes are played without noise.
 
     Returns:
         The data set, with the features of :func:`features_for`.
@@ -275,7 +283,9 @@ def collect(
     try:
         with tqdm(total=episodes, desc=task.name, unit="ep", disable=not progress) as bar:
             while len(rows) < episodes:
-                steps = _rollout(task, env, factory, int(rng.integers(2**31 - 1)), episode=len(rows) + failures)
+                noise = action_noise if len(rows) < n_train else 0.0  # the test split stays the expert's own play
+                steps = _rollout(task, env, factory, int(rng.integers(2**31 - 1)), episode=len(rows) + failures,
+                                 action_noise=noise)
                 if steps is None:
                     failures += 1
                     warnings.warn(
@@ -472,6 +482,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder of input files for tasks whose samples are read from files (e.g. a folder of *.txt files; "
         "default: each task's own source)",
     )
+    parser.add_argument(
+        "--action-noise", type=float, default=0.0, metavar="SCALE",
+        help="DART: the env executes a perturbed action while the expert's own is recorded, so the data show how "
+        "it recovers from mistakes; Box spaces get Gaussian noise of SCALE x half their range, Discrete ones a "
+        "random action with probability SCALE; train episodes only (default: 0, none)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     add_debug_flag(parser)
     return parser
@@ -486,6 +502,8 @@ def _main(argv: Sequence[str] | None) -> int:
         raise UserError(f"--episodes: expected a positive number of episodes, got {args.episodes}")
     if not 0.0 <= args.test_fraction < 1.0:
         raise UserError(f"--test-fraction: expected a value in [0, 1), got {args.test_fraction}")
+    if not 0.0 <= args.action_noise <= 1.0:
+        raise UserError(f"--action-noise: expected a scale in [0, 1], got {args.action_noise}")
     check_output_dir(args.out, "--out")
     registry = load_plugins(args.plugins)
     tasks = registry.select(args.tasks)
@@ -524,6 +542,7 @@ def _main(argv: Sequence[str] | None) -> int:
             policy_factory=factory,
             test_fraction=args.test_fraction,
             progress=not args.no_progress,
+            action_noise=args.action_noise,
         )
         print(summary.line(), flush=True)
     return 0

@@ -21,15 +21,20 @@ from jat_train.scores import iqm
 
 
 def data_return(task: TaskSpec, data: str) -> float | None:
-    """Mean episode return of ``task``'s local training split under ``data`` (``None``: no local episodes)."""
-    try:
-        source = open_episodes(task, data)
-    except DataError:
-        return None
-    if not isinstance(source, LocalEpisodes) or REWARDS not in source.dataset.column_names:
-        return None
-    returns = [float(np.sum(r)) for r in source.dataset[REWARDS]]
-    return float(np.mean(returns)) if returns else None
+    """Mean episode return of ``task``'s local episodes under ``data``: the ``test`` split's when it has episodes
+    (played without ``jat-collect --action-noise``, so the return of the policy whose actions were recorded),
+    else the ``train`` split's (``None``: no local episodes)."""
+    for split in ("test", "train"):
+        try:
+            source = open_episodes(task, data, split=split)
+        except DataError:
+            continue
+        if not isinstance(source, LocalEpisodes) or REWARDS not in source.dataset.column_names:
+            return None
+        returns = [float(np.sum(r)) for r in source.dataset[REWARDS]]
+        if returns:
+            return float(np.mean(returns))
+    return None
 
 
 def data_normalize(value: float, data_mean: float | None, random: float | None) -> float | None:

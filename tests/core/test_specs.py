@@ -30,6 +30,23 @@ def test_list_shape_is_normalised():
 
 
 @pytest.mark.parametrize(
+    "kw, storage",
+    [
+        (dict(shape=(84, 84, 4), dtype="uint8"), "png"),
+        (dict(shape=(8, 8, 3), dtype="uint8"), "png"),
+        (dict(shape=(8, 8, 1), dtype="uint8"), "png"),
+        (dict(shape=(8, 8, 2), dtype="uint8"), "array"),  # no PNG holds 2 channels
+        (dict(shape=(8, 8, 3), dtype="float32"), "array"),
+        (dict(shape=(8, 3), dtype="uint8"), "array"),
+        (dict(shape=(), dtype="string"), "string"),
+        (dict(shape=(3,), dtype="float32"), "array"),
+    ],
+)
+def test_storage_follows_dtype_and_shape(kw, storage):
+    assert obs(**kw).storage == storage
+
+
+@pytest.mark.parametrize(
     "kw, msg",
     [
         (dict(shape=(0,)), "positive"),

@@ -18,6 +18,13 @@ import numpy as np
 #: dtypes a field may have; ``string`` is for text fields (one string per step or per sample).
 DTYPES = ("float32", "float64", "int64", "int32", "uint8", "bool", "string")
 
+#: How a data set stores one value of a field (:attr:`FieldSpec.storage`): a string, a lossless PNG, or an array
+#: of numbers (nested lists, one level per dimension).
+STRING_STORAGE, PNG_STORAGE, ARRAY_STORAGE = "string", "png", "array"
+#: channel counts of a ``uint8`` ``(height, width, channels)`` field stored as PNG: the ones PNG holds
+#: losslessly (grey, RGB, RGBA)
+PNG_CHANNELS = (1, 3, 4)
+
 
 def _fail(owner: str, msg: str) -> None:
     raise ValueError(f"{owner}: {msg}")
@@ -83,6 +90,23 @@ class FieldSpec:
     def size(self) -> int:
         """Number of scalar values per step (1 for a scalar field)."""
         return math.prod(self.shape) if self.shape else 1
+
+    @property
+    def storage(self) -> str:
+        """How a data set stores one value of this field, decided by its dtype and shape alone (so a data set's
+        schema follows from its task's fields, whatever codec reads them):
+
+        - :data:`STRING_STORAGE` for a ``string`` field;
+        - :data:`PNG_STORAGE` for a ``uint8`` ``(height, width, channels)`` field with 1, 3 or 4 channels
+          (:data:`PNG_CHANNELS`): one lossless PNG per value, as the hub's ``jat-project/jat-dataset`` stores
+          frames (a stack of 4 grey frames is one RGBA PNG);
+        - :data:`ARRAY_STORAGE` otherwise: numbers of the field's dtype, a scalar or nested lists.
+        """
+        if self.dtype == "string":
+            return STRING_STORAGE
+        if self.dtype == "uint8" and len(self.shape) == 3 and self.shape[-1] in PNG_CHANNELS:
+            return PNG_STORAGE
+        return ARRAY_STORAGE
 
 
 @dataclass(frozen=True)

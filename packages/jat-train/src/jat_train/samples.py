@@ -2,14 +2,14 @@
 
 A task with ``TaskSpec.samples`` (text read from files, procedurally drawn image-caption pairs, any data set a
 plugin can produce on this machine) is collected like an RL task, in the same schema as its hub configuration
-(:func:`jat_train.collect.features_for`: one row per sample, one column per field)::
+(:func:`jat_train.schema.features_for`: one row per sample, one column per field)::
 
     jat-collect --tasks text-local,captions-shapes --episodes 2000 --out data/ [--input-dir FOLDER]
 
 ``--episodes N`` keeps the first ``N`` rows of the source (all of them when it holds fewer); the last
 ``--test-fraction`` of them form the ``test`` split. Every value is checked against its field spec before
 anything is written (a row with a missing field, a non-string text or a wrongly shaped image is refused, naming
-the task, the row and the field), and the data set is written atomically (:func:`jat_train.collect.write_data`).
+the task, the row and the field), and the data set is written atomically (:func:`jat_train.store.write_data`).
 Nothing here knows a modality: the fields say what each column holds.
 """
 
@@ -21,14 +21,8 @@ from typing import Any
 
 from jat_core.specs import TaskSpec, check_field_value
 
-from jat_train.collect import (
-    _encode_column,
-    _to_dataset,
-    check_destination,
-    features_for,
-    split_sizes,
-    write_data,
-)
+from jat_train.schema import encode_column, split_dataset, split_sizes
+from jat_train.store import check_destination, write_data
 
 
 @dataclass(frozen=True)
@@ -60,7 +54,7 @@ def _check_row(task: TaskSpec, index: int, row: Any) -> dict[str, Any]:
             check_field_value(f, row[f.name], task=task.name)
         except ValueError as exc:
             raise ValueError(f"{exc} (sample {index})") from None
-    return {f.name: _encode_column(f, [row[f.name]])[0] for f in task.fields}
+    return {f.name: encode_column(f, [row[f.name]])[0] for f in task.fields}
 
 
 def collect_samples(
@@ -79,7 +73,6 @@ def collect_samples(
         ValueError: the task has no ``samples`` source, ``count < 1``, the source yields nothing, or a row does not
             match the task's fields (naming the task, the row and the field).
     """
-    import datasets
     from tqdm.auto import tqdm
 
     if count < 1:
@@ -94,10 +87,7 @@ def collect_samples(
     if not rows:
         raise ValueError(f"task {task.name!r}: its sample source gave no sample")
     n_train, _ = split_sizes(len(rows), test_fraction)
-    features = features_for(task)
-    return datasets.DatasetDict(
-        {"train": _to_dataset(rows[:n_train], features), "test": _to_dataset(rows[n_train:], features)}
-    )
+    return split_dataset(task, rows, n_train)
 
 
 def collect_samples_to_disk(task: TaskSpec, count: int, out: str, seed: int = 0, **kwargs: Any) -> SampleSummary:

@@ -53,7 +53,14 @@ DEMO_EPISODES ?= 20
 BABYAI_EPISODES ?= 2000
 OTHER_EPISODES ?= 200
 DEMO_PRESET ?= tiny
-DEMO_MODEL ?=
+# the discrete codec keeps DISCRETE_WIDTH features per integer (the reference's H // 50 keeps 2 at H=128: too few to
+# read a BabyAI mission); extra --model-config settings go in DEMO_MODEL
+DISCRETE_WIDTH ?= 16
+DISCRETE_SETTING = --model-config 'codec_settings={"discrete":{"reduced_size":$(DISCRETE_WIDTH)}}'
+DEMO_MODEL ?= $(DISCRETE_SETTING)
+# DART (jat-collect --action-noise): the robot arms' training episodes are played with noisy actions while the
+# expert's own are recorded, so the model learns to recover; BabyAI's bot cannot replan after a random action
+ACTION_NOISE ?= 0.1
 DEMO_LR ?= 1e-3
 DEMO_BATCH ?= 16
 comma := ,
@@ -98,8 +105,11 @@ ALL_EVAL_EPISODES ?= 10
 ALL_EVAL_SAMPLES ?= 200
 ALL_BATCH ?= 16
 ALL_LR ?= 1e-3
-# captions at 112x112 (49 ViT patches instead of 196): four times cheaper per caption on a CPU
-ALL_MODEL ?= --model-config image_size=112
+# captions at 112x112 (49 ViT patches instead of 196): four times cheaper per caption on a CPU; the discrete
+# codec keeps DISCRETE_WIDTH features per integer (see the demo's recipe)
+ALL_MODEL ?= --model-config image_size=112 $(DISCRETE_SETTING)
+# DART noise on the robot arms' and MuJoCo's training episodes (see the demo's recipe)
+ALL_ACTION_NOISE ?= $(ACTION_NOISE)
 # observation-loss weight: 0 skips predicting the next observation, whose Atari frame decoder more than doubles the
 # cost of an Atari batch on a CPU (the actions' loss, which the scores measure, is trained either way)
 ALL_KAPPA ?= 0
@@ -111,7 +121,8 @@ demo-all: setup
 	rm -rf $(ALL_OUT)  # each run starts afresh
 	@mkdir -p $(ALL_OUT) && date +%s > $(ALL_OUT)/.started && echo "make demo-all: started $$(date -u +%FT%TZ)"
 	$(VENV)/bin/jat-collect --tasks $(ALL_BABYAI) --episodes $(ALL_BABYAI_EPISODES) --out $(ALL_OUT)/data --seed 0 --no-progress
-	$(VENV)/bin/jat-collect --tasks $(ALL_METAWORLD),$(ALL_MUJOCO) --episodes $(ALL_OTHER_EPISODES) --out $(ALL_OUT)/data --seed 0 --no-progress
+	$(VENV)/bin/jat-collect --tasks $(ALL_METAWORLD),$(ALL_MUJOCO) --episodes $(ALL_OTHER_EPISODES) --out $(ALL_OUT)/data --seed 0 --no-progress \
+		--action-noise $(ALL_ACTION_NOISE)
 	$(VENV)/bin/jat-collect --tasks $(ALL_ATARI) --episodes $(ALL_ATARI_EPISODES) --out $(ALL_OUT)/data --seed 0 --no-progress
 	$(VENV)/bin/jat-collect --tasks $(ALL_TEXT) --episodes $(ALL_TEXT_SAMPLES) --out $(ALL_OUT)/data --seed 0 --no-progress \
 		$(if $(ALL_TEXT_DIR),--input-dir $(ALL_TEXT_DIR))

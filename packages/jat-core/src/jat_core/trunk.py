@@ -10,9 +10,8 @@ attn.attention.{q,k,v,out}_proj, ln_2, mlp.{c_fc,c_proj}}, ln_f``), so a ``GPTNe
 - ``gelu_new`` is the tanh approximation of GELU, computed by :func:`jat_core.activations.gelu_tanh` (on CPU in
   fp32 a sigmoid form of the same function, twice as fast as ``F.gelu(approximate="tanh")``).
 
-Speed comes from ``F.scaled_dot_product_attention`` (never materialising a ``(T, T)`` fp32 matrix per head), the
-GELU of :mod:`jat_core.activations`, and from sending each block of queries to SDPA with only the keys it can see:
-the causal triangle of a global layer and the band of a local one are skipped, not masked (see :func:`attention`).
+Speed comes from the attention of :mod:`jat_core.attention` (SDPA, block by block: the causal triangle of a
+global layer and the band of a local one are skipped, not masked) and the GELU of :mod:`jat_core.activations`.
 
 Slots and positions. Every call appends ``L`` new tokens after ``past_len`` cached ones; the keys of a layer
 are the ``past_len + L`` *slots* of the cache, and the causal/window masks are defined on slots, as in
@@ -25,9 +24,6 @@ Padding. ``attention_mask`` is ``(B, past_len + L)``, 1 = real token, 0 = paddin
 slots are unspecified but finite (a padded query always sees at least itself), and no valid query ever sees a
 padded key. When padding only sits at the end of each row (right padding), the causal mask already hides
 every padded key from every valid query, so the fast mask-free causal path is kept.
-
-Precision. The reference upcasts ``q`` and ``k`` to fp32 for the logits; SDPA kernels accumulate in fp32 and run
-the softmax in fp32 for half-precision inputs, so no explicit upcast is done here.
 """
 
 from __future__ import annotations
@@ -36,15 +32,20 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 from transformers.activations import ACT2FN
 
+from jat_core import attention as attention_module
 from jat_core.activations import GeluTanh
+from jat_core.attention import attention, band_mask, key_padding  # noqa: F401 - band_mask: re-exported
 from jat_core.cache import KVCache
 
 ATTENTION_TYPES = ("global", "local")
+#: Queries per SDPA call in every attention layer of the trunk (default: :data:`jat_core.attention.ATTENTION_BLOCK`,
+#: tuned on CPU). Each layer passes this value to :func:`jat_core.attention.attention`, so setting it here tunes
+#: the trunk (``bench/gpu.py --attention-block``).
+ATTENTION_BLOCK = attention_module.ATTENTION_BLOCK
 
 
 @dataclass
@@ -60,92 +61,6 @@ class TrunkOutput:
     last_hidden_state: torch.Tensor | None = None
     past_key_values: Any = None
     hidden_states: tuple[torch.Tensor, ...] | None = None
-
-#: Queries per SDPA call in :func:`attention`. CPU SDPA kernels skip little of a causal or banded mask by
-#: themselves (at 512 tokens ``is_causal`` costs as much as full attention), so blocks of queries are sent
-#: with only the keys they can see; 128 was the fastest for 512-1024 tokens and window 256 on one CPU thread.
-ATTENTION_BLOCK = 128
-
-
-def key_padding(attention_mask: torch.Tensor | None) -> torch.Tensor | None:
-    """Padding mask ``(B, k_len)`` (1 = attend) -> bool ``key_valid``, or None when it can be ignored.
-
-    It can be ignored when no valid query can see a padded key: no padding at all, or padding only after the
-    real tokens of each row (a padded key ``j`` is then seen only by query slots ``i >= j``, padded too).
-    """
-    if attention_mask is None:
-        return None
-    valid = attention_mask.bool()  # (B, k_len)
-    if bool((valid[:, 1:] <= valid[:, :-1]).all()):
-        return None
-    return valid
-
-
-def band_mask(
-    q_len: int, k_len: int, window: int | None, key_valid: torch.Tensor | None, device: torch.device
-) -> torch.Tensor:
-    """Boolean attention mask ``(B or 1, 1, q_len, k_len)``, True = attend.
-
-    Query ``i`` sits at key slot ``s = k_len - q_len + i``; it sees slot ``j`` iff ``j <= s``, ``j > s - window``
-    (when ``window`` is given) and ``key_valid[j]`` (when given). Slot ``s`` itself is always visible so that a
-    fully padded query row stays finite (its output is unspecified).
-    """
-    s = torch.arange(k_len - q_len, k_len, device=device)[:, None]  # (q_len, 1) query slots
-    j = torch.arange(k_len, device=device)[None, :]  # (1, k_len) key slots
-    mask = j <= s
-    if window is not None:
-        mask = mask & (j > s - window)
-    if key_valid is None:
-        return mask[None, None]  # (1, 1, q_len, k_len)
-    return ((mask[None] & key_valid[:, None, :]) | (j == s)[None])[:, None]  # (B, 1, q_len, k_len)
-
-
-def attention(
-    q: torch.Tensor,
-    k: torch.Tensor,
-    v: torch.Tensor,
-    key_valid: torch.Tensor | None = None,
-    window: int | None = None,
-    dropout_p: float = 0.0,
-    block: int | None = None,
-) -> torch.Tensor:
-    """GPT-Neo attention (no ``1/sqrt(d)`` scaling), causal or sliding-window, computed block by block.
-
-    Args:
-        q: ``(B, nh, Lq, d)`` queries of the last ``Lq`` of the ``Lk`` key slots.
-        k, v: ``(B, nh, Lk, d)``.
-        key_valid: ``(B, Lk)`` bool, False at padded slots, or None (see :func:`key_padding`).
-        window: None for a global layer; for a local layer, slot ``i`` sees slots ``i - window < j <= i``.
-        dropout_p: attention dropout.
-        block: queries per SDPA call; None = ``ATTENTION_BLOCK``.
-
-    Each block of queries goes to SDPA with only the keys it can see: from slot 0 (global) or from its first
-    query's window start (local) up to its last query. This skips the masked upper triangle of a causal layer
-    and everything outside the band of a local one, which the CPU kernels do not skip on their own.
-
-    Returns:
-        ``(B, nh, Lq, d)``.
-    """
-    block = block or ATTENTION_BLOCK
-    q_len, k_len = q.shape[2], k.shape[2]
-    past = k_len - q_len
-    outputs = []
-    for start in range(0, q_len, block):
-        end = min(start + block, q_len)
-        k_end = past + end  # one past the last query's slot
-        k_start = 0 if window is None else max(0, past + start - window + 1)
-        qb, kb, vb = q[:, :, start:end], k[:, :, k_start:k_end], v[:, :, k_start:k_end]
-        valid = None if key_valid is None else key_valid[:, k_start:k_end]
-        if valid is None and end - start == 1:  # one query sees every key it was given
-            out = F.scaled_dot_product_attention(qb, kb, vb, dropout_p=dropout_p, scale=1.0)
-        elif valid is None and k_start == 0 and k_end == end - start and (window is None or k_end <= window):
-            out = F.scaled_dot_product_attention(qb, kb, vb, dropout_p=dropout_p, is_causal=True, scale=1.0)
-        else:
-            mask = band_mask(end - start, k_end - k_start, window, valid, q.device)
-            out = F.scaled_dot_product_attention(qb, kb, vb, attn_mask=mask, dropout_p=dropout_p, scale=1.0)
-        outputs.append(out)
-    return outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=2)
-
 
 class NeoSelfAttention(nn.Module):
     """One GPT-Neo attention layer (``h.N.attn.attention``): projections, global or local attention, output."""
@@ -187,7 +102,7 @@ class NeoSelfAttention(nn.Module):
             k, v = past_key_values.update(k, v, self.layer_idx)  # (B, nh, past_len + L, d)
         dropout_p = self.attention_dropout if self.training else 0.0
         window = self.window_size if self.attention_type == "local" else None
-        out = attention(q, k, v, key_valid, window, dropout_p)  # (B, nh, L, d)
+        out = attention(q, k, v, key_valid, window, dropout_p, ATTENTION_BLOCK)  # (B, nh, L, d)
         out = out.transpose(1, 2).reshape(B, L, H)  # (B, L, H)
         return self.resid_dropout(self.out_proj(out))
 

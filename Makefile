@@ -43,45 +43,67 @@ lock:
 	rm -rf $(LOCK_VENV)
 
 # The main job, on CPU with no hub: collect expert data locally, train a small JAT on all of it, evaluate it,
-# write $(OUT)/report.md (the folder is made anew each time). Any comma list of BabyAI / Meta-World tasks trains
-# with the same recipe: `make demo TASKS=babyai-go-to-local,metaworld-push OUT=runs/mine`.
-# BabyAI layouts are random, so it gets more (cheap) episodes than Meta-World. `DEMO_STEPS=500` for a quick run.
-TASKS ?= babyai-go-to-red-ball-no-dists,babyai-go-to-obj,babyai-open-door,metaworld-reach,metaworld-reach-wall,metaworld-door-close
+# write $(OUT)/report.md with the run's wall time (the folder is made anew each time). The default tasks cover
+# BabyAI, Meta-World, MuJoCo and text; any comma list of tasks with an offline expert or a local sample source
+# trains with the same recipe: `make demo TASKS=babyai-go-to-local,metaworld-push OUT=runs/mine`.
+# `DEMO_STEPS=500` for a quick run.
+TASKS ?= babyai-go-to-red-ball-no-dists,babyai-go-to-obj,metaworld-reach,metaworld-door-close,mujoco-pendulum,text-local
 OUT ?= runs/demo
 DEMO_STEPS ?= 6000
 DEMO_EPISODES ?= 20
-BABYAI_EPISODES ?= 2000
-OTHER_EPISODES ?= 200
+DEMO_SAMPLES ?= 200
+# data per task: BabyAI episodes are a few steps long and their layouts random, so many (cheap) ones; a Meta-World
+# episode is 100 steps, a MuJoCo one up to 1000; text: pieces of the standard library's docstrings
+BABYAI_EPISODES ?= 10000
+OTHER_EPISODES ?= 1000
+MUJOCO_EPISODES ?= 100
+TEXT_SAMPLES ?= 1000
 DEMO_PRESET ?= tiny
 # the discrete codec keeps DISCRETE_WIDTH features per integer (the reference's H // 50 keeps 2 at H=128: too few to
 # read a BabyAI mission); extra --model-config settings go in DEMO_MODEL
 DISCRETE_WIDTH ?= 16
 DISCRETE_SETTING = --model-config 'codec_settings={"discrete":{"reduced_size":$(DISCRETE_WIDTH)}}'
 DEMO_MODEL ?= $(DISCRETE_SETTING)
-# DART (jat-collect --action-noise): the robot arms' training episodes are played with noisy actions while the
-# expert's own are recorded, so the model learns to recover; BabyAI's bot cannot replan after a random action
+# DART (jat-collect --action-noise): the robot arms' and MuJoCo's training episodes are played with noisy actions
+# while the expert's own are recorded, so the model learns to recover; BabyAI's bot cannot replan after a random action
 ACTION_NOISE ?= 0.1
 DEMO_LR ?= 1e-3
+# at most DEMO_BATCH windows and about DEMO_BATCH_TOKENS tokens per batch: a batch of long windows (text, MuJoCo)
+# gets fewer windows, so that no task's step costs several times another's
 DEMO_BATCH ?= 16
+DEMO_BATCH_TOKENS ?= 4096
 comma := ,
 space := $(subst ,, )
 TASK_WORDS := $(subst $(comma),$(space),$(TASKS))
 BABYAI_TASKS := $(subst $(space),$(comma),$(strip $(filter babyai-%,$(TASK_WORDS))))
-OTHER_TASKS := $(subst $(space),$(comma),$(strip $(filter-out babyai-%,$(TASK_WORDS))))
+MUJOCO_TASKS := $(subst $(space),$(comma),$(strip $(filter mujoco-%,$(TASK_WORDS))))
+TEXT_TASKS := $(subst $(space),$(comma),$(strip $(filter text-% captions-%,$(TASK_WORDS))))
+OTHER_TASKS := $(subst $(space),$(comma),$(strip $(filter-out babyai-% mujoco-% text-% captions-%,$(TASK_WORDS))))
+COLLECT = $(VENV)/bin/jat-collect --out $(OUT)/data --seed 0 --no-progress
 
 demo: setup
 	@case "$(OUT)" in ""|.|./|/|..|../) echo "make demo: OUT='$(OUT)': expected a run directory to (re)create" >&2; exit 2;; esac
 	@if [ -e "$(OUT)" ] && [ ! -d "$(OUT)" ]; then echo "make demo: OUT='$(OUT)' is a file, expected a directory" >&2; exit 2; fi
 	rm -rf $(OUT)  # each demo starts afresh
+	@mkdir -p $(OUT) && date +%s > $(OUT)/.started && echo "make demo: started $$(date -u +%FT%TZ)"
 	$(VENV)/bin/jat-plugins
-	$(if $(BABYAI_TASKS),$(VENV)/bin/jat-collect --tasks $(BABYAI_TASKS) --episodes $(BABYAI_EPISODES) --out $(OUT)/data --seed 0)
-	$(if $(OTHER_TASKS),$(VENV)/bin/jat-collect --tasks $(OTHER_TASKS) --episodes $(OTHER_EPISODES) --out $(OUT)/data --seed 0)
+	# the groups are collected side by side (one process each); any failure stops the demo
+	set -e; pids=""; \
+	$(if $(BABYAI_TASKS),{ $(COLLECT) --tasks $(BABYAI_TASKS) --episodes $(BABYAI_EPISODES); } & pids="$$pids $$!";) \
+	$(if $(OTHER_TASKS),{ $(COLLECT) --tasks $(OTHER_TASKS) --episodes $(OTHER_EPISODES) --action-noise $(ACTION_NOISE); } & pids="$$pids $$!";) \
+	$(if $(MUJOCO_TASKS),{ $(COLLECT) --tasks $(MUJOCO_TASKS) --episodes $(MUJOCO_EPISODES) --action-noise $(ACTION_NOISE); } & pids="$$pids $$!";) \
+	$(if $(TEXT_TASKS),{ $(COLLECT) --tasks $(TEXT_TASKS) --episodes $(TEXT_SAMPLES); } & pids="$$pids $$!";) \
+	for p in $$pids; do wait $$p; done
 	$(VENV)/bin/jat-train --tasks $(TASKS) --data $(OUT)/data --preset $(DEMO_PRESET) $(DEMO_MODEL) --tokenizer bpe:512 \
-		--max-steps $(DEMO_STEPS) --batch-size $(DEMO_BATCH) --learning-rate $(DEMO_LR) --warmup-steps 100 --seed 0 \
-		--output-dir $(OUT)/train --save-every 500 --save-total-limit 2 --log-every 20 --num-threads 1
+		--max-steps $(DEMO_STEPS) --batch-size $(DEMO_BATCH) --batch-tokens $(DEMO_BATCH_TOKENS) --learning-rate $(DEMO_LR) \
+		--warmup-steps 100 --seed 0 --output-dir $(OUT)/train --save-every 500 --save-total-limit 2 --log-every 20 \
+		--num-threads 1
 	$(VENV)/bin/jat-eval --model $(OUT)/train/checkpoint-$(DEMO_STEPS) --tasks $(TASKS) \
-		--episodes $(DEMO_EPISODES) --num-envs 10 --seed 1000 --data $(OUT)/data --out $(OUT)/eval
+		--episodes $(DEMO_EPISODES) --num-envs 10 --seed 1000 --data $(OUT)/data --samples $(DEMO_SAMPLES) --out $(OUT)/eval
 	$(VENV)/bin/jat-report --run $(OUT)/train --eval $(OUT)/eval --out $(OUT)
+	@took=$$(( $$(date +%s) - $$(cat $(OUT)/.started) )); rm -f $(OUT)/.started; \
+		printf '\nWall time of `make demo` (collect, train, evaluate, report; set-up not included): %s s, finished %s.\n' "$$took" "$$(date -u +%FT%TZ)" >> $(OUT)/report.md; \
+		echo "make demo: done in $$took s; report in $(OUT)/report.md"
 
 # One generalist: a single tiny JAT trained on BabyAI, Meta-World, MuJoCo, Atari, text and captions together, on CPU
 # with no hub, evaluated per domain in $(ALL_OUT)/report.md and results.json (expert- and data-normalised scores for

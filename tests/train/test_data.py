@@ -89,23 +89,23 @@ def test_every_batch_is_one_task_and_tasks_follow_sample_weights(tmp_path):
     assert abs(share - 0.75) < 4 * np.sqrt(0.75 * 0.25 / 400), share  # 4 sigma
 
 
-def test_batch_tokens_give_tasks_with_short_episodes_more_windows_per_batch(tmp_path):
-    """``batch_tokens``: windows per batch follow each task's mean window length, so batches hold about the same
-    number of tokens (short: 2-step episodes, 4 tokens each; long: 4-step windows, 8 tokens each)."""
+def test_batch_tokens_cap_the_windows_of_tasks_with_long_windows(tmp_path):
+    """``batch_tokens``: a task whose ``batch_size`` windows would exceed the budget gets fewer (long: 4-step windows,
+    8 tokens each: 32 tokens hold 4); a task of short windows keeps ``batch_size`` (short: 2-step episodes)."""
     short, long = toy_task("toy-short"), toy_task("toy-long", obs=3)
     write_task(str(tmp_path), short, [2] * 20)
     write_task(str(tmp_path), long, [8] * 10)
     tasks = [short, long]
-    batches = build_batches(tasks, open_sources(tasks, str(tmp_path)), processor=ArrayProcessor(), batch_size=3,
+    batches = build_batches(tasks, open_sources(tasks, str(tmp_path)), processor=ArrayProcessor(), batch_size=6,
                             max_position_embeddings=8, seed=0, batch_tokens=32)
-    assert batches.batch_sizes == {"toy-short": 8, "toy-long": 4}
+    assert batches.batch_sizes == {"toy-short": 6, "toy-long": 4}
     for _ in range(20):
         batch = next(batches)
-        assert batch.num_tokens == 32
+        assert batch.num_tokens == {"toy-short": 24, "toy-long": 32}[batch.task]
         assert batch.inputs["attention_mask"].shape[0] == batches.batch_sizes[batch.task]
-    fixed = build_batches(tasks, open_sources(tasks, str(tmp_path)), processor=ArrayProcessor(), batch_size=3,
+    fixed = build_batches(tasks, open_sources(tasks, str(tmp_path)), processor=ArrayProcessor(), batch_size=6,
                           max_position_embeddings=8, seed=0)
-    assert fixed.batch_sizes == {"toy-short": 3, "toy-long": 3}
+    assert fixed.batch_sizes == {"toy-short": 6, "toy-long": 6}
 
 
 def test_batch_tokens_must_be_positive():

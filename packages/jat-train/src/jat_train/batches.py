@@ -191,8 +191,8 @@ def build_batches(
         max_position_embeddings: the model's context in tokens; RL windows are ``task.context_steps`` or half of
             it (two tokens per step), text windows all of it.
         seed: seed of the task draws.
-        batch_tokens: if set, each task's windows per batch are chosen so that a batch holds about this many
-            tokens (:func:`windows_per_batch`) instead of ``batch_size`` windows.
+        batch_tokens: if set, a task whose ``batch_size`` windows would hold more tokens than this gets fewer
+            windows per batch (:func:`windows_per_batch`).
 
     Returns:
         A :class:`MultiTaskBatches`.
@@ -205,27 +205,30 @@ def build_batches(
             windows[spec.name] = ShuffledWindows(spec, source, context)
         else:
             windows[spec.name] = TaskWindows(spec, source, context, processor)
-        sizes[spec.name] = batch_size if batch_tokens is None else windows_per_batch(spec, windows[spec.name], context,
-                                                                                      batch_tokens)
+        sizes[spec.name] = batch_size if batch_tokens is None else windows_per_batch(
+            spec, windows[spec.name], context, batch_tokens, batch_size)
     return MultiTaskBatches(tasks, windows, batch_size=sizes, processor=processor, seed=seed)
 
 
-def windows_per_batch(spec: TaskSpec, windows: Any, context: int, batch_tokens: int) -> int:
-    """Windows per batch for a budget of about ``batch_tokens`` tokens per batch (at least one window).
+def windows_per_batch(spec: TaskSpec, windows: Any, context: int, batch_tokens: int, batch_size: int) -> int:
+    """Windows per batch under two caps: at most ``batch_size`` windows and about ``batch_tokens`` tokens.
 
-    Tasks with short episodes (a few steps) otherwise fill a batch of ``batch_size`` windows with far
-    fewer tokens, and so far fewer action targets, than tasks whose windows are full (robot arms, text). A batch is
-    padded to its longest window, so the budget is divided by the 90th percentile of the task's window lengths,
-    not their mean: a batch of short, uneven episodes computes about twice the budget with its padding,
-    not five times.
+    A batch of full windows of a long-episode task (512 tokens each for a text document or a 1000-step MuJoCo
+    episode) costs several times a batch of short episodes (a few steps each), so a step on such a task holds up the
+    others; a token budget gives it fewer windows instead. A batch is padded to its longest window, so the budget is
+    divided by the 90th percentile of the task's window lengths, not their mean.
 
     Args:
         spec: the task.
         windows: its window reader; a :class:`ShuffledWindows` knows its window lengths, any other reader
             (streamed episodes, text) is counted as full windows.
         context: window length, in steps (RL) or tokens.
-        batch_tokens: the budget.
+        batch_tokens: the token budget.
+        batch_size: the most windows a batch holds.
+
+    Returns:
+        ``min(batch_size, round(batch_tokens / tokens per window))``, at least 1.
     """
     tokens_per_step = 2 if spec.is_rl else 1  # an RL step is an observation token and an action token
     steps = windows.window_steps(0.9) if isinstance(windows, ShuffledWindows) else context
-    return max(1, round(batch_tokens / (tokens_per_step * steps)))
+    return max(1, min(batch_size, round(batch_tokens / (tokens_per_step * steps))))

@@ -50,9 +50,8 @@ class TrainConfig:
         save_total_limit: keep only the newest checkpoints (``None``: all).
         seed: seed of the initialisation, the data order and the task draws.
         batch_size: windows per batch on each process.
-        batch_tokens: if set, each task's windows per batch are chosen to hold about this many tokens (short
-            episodes get more windows per batch; :func:`jat_train.batches.windows_per_batch`); ``batch_size`` is
-            then unused.
+        batch_tokens: if set, a token budget per batch: a task whose ``batch_size`` windows would hold more gets
+            fewer windows per batch (long windows of text or long episodes; :func:`jat_train.batches.windows_per_batch`).
         grad_accum: batches per optimizer step on each process.
         learning_rate, warmup_steps, weight_decay, adam_betas, adam_eps: AdamW and its linear schedule.
         max_grad_norm: gradient clipping (``None`` or 0: none).
@@ -163,8 +162,8 @@ def build_parser():
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--batch-size", type=int, default=d.batch_size, help="windows per batch per process")
     p.add_argument("--batch-tokens", type=int, default=d.batch_tokens, metavar="N",
-                   help="instead of --batch-size: each task's windows per batch chosen to hold about N tokens "
-                   "(tasks with short episodes get more windows)")
+                   help="at most about N tokens per batch: a task whose --batch-size windows would hold more (long "
+                   "documents, long episodes) gets fewer windows (default: no budget)")
     p.add_argument("--grad-accum", "--gradient-accumulation-steps", dest="grad_accum", type=int,
                    default=d.grad_accum, help="batches per optimizer step per process (default: %(default)s)")
     p.add_argument("--learning-rate", "--lr", dest="learning_rate", type=float, default=d.learning_rate)

@@ -15,8 +15,8 @@ For each such task with a ``test`` split under ``DIR/<task>/`` (``jat-collect`` 
   starts with (``"a picture of a"``) are given to ``caption`` as its prompt and not scored: the model's loss
   never covers a text's first token, so the first words cannot be asked of it.
 
-Nothing here knows a modality beyond the field specs: the string field is the text, an image-like ``uint8``
-``(H, W, 3)`` field makes a captioning task.
+Nothing here knows a modality beyond the field specs: the string field is the text, a field stored as pictures
+(``FieldSpec.storage == "png"``, the one rule that decides it) beside it makes a captioning task.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from jat_core.codec import SEQUENCE
 from jat_core.sequence import window_bounds
-from jat_core.specs import FieldSpec, TaskSpec
+from jat_core.specs import PNG_STORAGE, STRING_STORAGE, FieldSpec, TaskSpec
 
 from jat_train.batches import collate
 from jat_train.episodes import load_local, local_path
@@ -52,9 +52,10 @@ def text_field(task: TaskSpec) -> FieldSpec:
 
 
 def image_field(task: TaskSpec) -> FieldSpec | None:
-    """The task's image-like field (``uint8`` ``(H, W, 3)``) when it is a captioning task (one image, one text)."""
-    others = [f for f in task.observation if f.dtype != "string"]
-    if len(others) == 1 and others[0].dtype == "uint8" and len(others[0].shape) == 3 and others[0].shape[-1] == 3:
+    """The task's picture field (``FieldSpec.storage == "png"``) when it is a captioning task (one picture, one
+    text)."""
+    others = [f for f in task.observation if f.storage != STRING_STORAGE]
+    if len(others) == 1 and others[0].storage == PNG_STORAGE:
         return others[0]
     return None
 

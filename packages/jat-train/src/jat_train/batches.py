@@ -213,7 +213,7 @@ def build_batches(
 def windows_per_batch(spec: TaskSpec, windows: Any, context: int, batch_tokens: int, batch_size: int) -> int:
     """Windows per batch under two caps: at most ``batch_size`` windows and about ``batch_tokens`` tokens.
 
-    A batch of full windows of a long-episode task (512 tokens each for a text document or a 1000-step MuJoCo
+    A batch of full windows of a long-episode task (512 tokens each for a text document or a 1000-step
     episode) costs several times a batch of short episodes (a few steps each), so a step on such a task holds up the
     others; a token budget gives it fewer windows instead. A batch is padded to its longest window, so the budget is
     divided by the 90th percentile of the task's window lengths, not their mean.

@@ -5,27 +5,13 @@ import pytest
 pytest.importorskip("ale_py")
 
 from jat_envs.atari.expert import EXPERTS, pong_intercept  # noqa: E402
+from playkit import play  # noqa: E402
 
 
 def _play(spec, factory, steps, seed=1000):
-    """Return, actions and final RAM of ``steps`` steps; ``factory=None`` plays seeded random actions."""
-    env = spec.make_env()
-    try:
-        obs, _ = env.reset(seed=seed)
-        env.action_space.seed(seed)
-        policy = factory(env) if factory is not None else (lambda _obs: env.action_space.sample())
-        total, actions = 0.0, []
-        for _ in range(steps):
-            action = policy(obs)
-            assert env.action_space.contains(action), action
-            actions.append(int(action))
-            obs, reward, terminated, truncated, _ = env.step(action)
-            total += float(reward)
-            if terminated or truncated:
-                break
-        return total, actions, env.unwrapped.ale.getRAM().copy()
-    finally:
-        env.close()
+    """Return, actions (ints) and final RAM of ``steps`` steps; ``factory=None`` plays seeded random actions."""
+    total, actions, ram = play(spec, factory, steps, seed, final=lambda env: env.unwrapped.ale.getRAM().copy())
+    return total, [int(a) for a in actions], ram
 
 
 def test_expert_wiring(registry):

@@ -6,6 +6,7 @@ import pytest
 pytest.importorskip("mujoco")
 
 from jat_envs.mujoco.expert import EXPERTS  # noqa: E402
+from playkit import play  # noqa: E402
 
 WITH_EXPERT = {
     "mujoco-pendulum",
@@ -18,23 +19,8 @@ WITH_EXPERT = {
 
 def _play(spec, factory, steps, seed=1000):
     """Return and actions of one (possibly truncated) episode; ``factory=None`` plays seeded random actions."""
-    env = spec.make_env()
-    try:
-        obs, _ = env.reset(seed=seed)
-        env.action_space.seed(seed)
-        policy = factory(env) if factory is not None else (lambda _obs: env.action_space.sample())
-        total, actions = 0.0, []
-        for _ in range(steps):
-            action = policy(obs)
-            assert env.action_space.contains(action), action
-            actions.append(np.asarray(action))
-            obs, reward, terminated, truncated, _ = env.step(action)
-            total += float(reward)
-            if terminated or truncated:
-                break
-        return total, np.stack(actions)
-    finally:
-        env.close()
+    total, actions, _ = play(spec, factory, steps, seed)
+    return total, np.stack([np.asarray(a) for a in actions])
 
 
 def test_expert_wiring(registry):

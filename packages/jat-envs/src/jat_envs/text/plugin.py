@@ -29,20 +29,11 @@ def task_spec(name: str) -> TaskSpec:
     """
     if name in LOCAL_TASKS:
         has_images, source = LOCAL_TASKS[name]
-        return TaskSpec(
-            name=name,
-            domain=DOMAIN,
-            observation=(IMAGES, TEXT) if has_images else (TEXT,),
-            samples=_source(source),
-        )
-    has_images, sample_weight = TASKS[name]
-    return TaskSpec(
-        name=name,
-        domain=DOMAIN,
-        observation=(IMAGES, TEXT) if has_images else (TEXT,),
-        dataset=hub_dataset(name),
-        sample_weight=sample_weight,
-    )
+        data = {"samples": _source(source)}
+    else:
+        has_images, sample_weight = TASKS[name]
+        data = {"dataset": hub_dataset(name), "sample_weight": sample_weight}
+    return TaskSpec(name=name, domain=DOMAIN, observation=(IMAGES, TEXT) if has_images else (TEXT,), **data)
 
 
 def _source(reference: str):

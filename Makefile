@@ -81,11 +81,17 @@ TEXT_TASKS := $(subst $(space),$(comma),$(strip $(filter text-% captions-%,$(TAS
 OTHER_TASKS := $(subst $(space),$(comma),$(strip $(filter-out babyai-% mujoco-% text-% captions-%,$(TASK_WORDS))))
 COLLECT = $(VENV)/bin/jat-collect --out $(OUT)/data --seed 0 --no-progress
 
+# $(call start_run,TARGET,VARIABLE): refuse a root-like VARIABLE or one that names a file, remake that run folder
+# and note the start; $(call end_run,TARGET,WHAT,DIR): append the wall time since then to DIR/report.md.
+start_run = case "$($(2))" in ""|.|./|/|..|../) echo "make $(1): $(2)='$($(2))': expected a run directory to (re)create" >&2; exit 2;; esac; \
+	if [ -e "$($(2))" ] && [ ! -d "$($(2))" ]; then echo "make $(1): $(2)='$($(2))' is a file, expected a directory" >&2; exit 2; fi; \
+	rm -rf $($(2)); mkdir -p $($(2)) && date +%s > $($(2))/.started && echo "make $(1): started $$(date -u +%FT%TZ)"
+end_run = took=$$(( $$(date +%s) - $$(cat $(3)/.started) )); rm -f $(3)/.started; \
+	printf '\nWall time of `make $(1)` ($(2)): %s s, finished %s.\n' "$$took" "$$(date -u +%FT%TZ)" >> $(3)/report.md; \
+	echo "make $(1): done in $$took s; report in $(3)/report.md"
+
 demo: setup
-	@case "$(OUT)" in ""|.|./|/|..|../) echo "make demo: OUT='$(OUT)': expected a run directory to (re)create" >&2; exit 2;; esac
-	@if [ -e "$(OUT)" ] && [ ! -d "$(OUT)" ]; then echo "make demo: OUT='$(OUT)' is a file, expected a directory" >&2; exit 2; fi
-	rm -rf $(OUT)  # each demo starts afresh
-	@mkdir -p $(OUT) && date +%s > $(OUT)/.started && echo "make demo: started $$(date -u +%FT%TZ)"
+	@$(call start_run,demo,OUT)  # each demo starts afresh
 	$(VENV)/bin/jat-plugins
 	# the groups are collected side by side (one process each); any failure stops the demo
 	set -e; pids=""; \
@@ -101,9 +107,7 @@ demo: setup
 	$(VENV)/bin/jat-eval --model $(OUT)/train/checkpoint-$(DEMO_STEPS) --tasks $(TASKS) \
 		--episodes $(DEMO_EPISODES) --num-envs 10 --seed 1000 --data $(OUT)/data --samples $(DEMO_SAMPLES) --out $(OUT)/eval
 	$(VENV)/bin/jat-report --run $(OUT)/train --eval $(OUT)/eval --out $(OUT)
-	@took=$$(( $$(date +%s) - $$(cat $(OUT)/.started) )); rm -f $(OUT)/.started; \
-		printf '\nWall time of `make demo` (collect, train, evaluate, report; set-up not included): %s s, finished %s.\n' "$$took" "$$(date -u +%FT%TZ)" >> $(OUT)/report.md; \
-		echo "make demo: done in $$took s; report in $(OUT)/report.md"
+	@$(call end_run,demo,collect$(comma) train$(comma) evaluate$(comma) report; set-up not included,$(OUT))
 
 # One generalist: a single tiny JAT trained on BabyAI, Meta-World, MuJoCo, Atari, text and captions together, on CPU
 # with no hub, evaluated per domain in $(ALL_OUT)/report.md and results.json (expert- and data-normalised scores for
@@ -138,10 +142,7 @@ ALL_KAPPA ?= 0
 ALL_TASKS = $(ALL_BABYAI),$(ALL_METAWORLD),$(ALL_MUJOCO),$(ALL_ATARI),$(ALL_TEXT)
 
 demo-all: setup
-	@case "$(ALL_OUT)" in ""|.|./|/|..|../) echo "make demo-all: ALL_OUT='$(ALL_OUT)': expected a run directory to (re)create" >&2; exit 2;; esac
-	@if [ -e "$(ALL_OUT)" ] && [ ! -d "$(ALL_OUT)" ]; then echo "make demo-all: ALL_OUT='$(ALL_OUT)' is a file, expected a directory" >&2; exit 2; fi
-	rm -rf $(ALL_OUT)  # each run starts afresh
-	@mkdir -p $(ALL_OUT) && date +%s > $(ALL_OUT)/.started && echo "make demo-all: started $$(date -u +%FT%TZ)"
+	@$(call start_run,demo-all,ALL_OUT)  # each run starts afresh
 	$(VENV)/bin/jat-collect --tasks $(ALL_BABYAI) --episodes $(ALL_BABYAI_EPISODES) --out $(ALL_OUT)/data --seed 0 --no-progress
 	$(VENV)/bin/jat-collect --tasks $(ALL_METAWORLD),$(ALL_MUJOCO) --episodes $(ALL_OTHER_EPISODES) --out $(ALL_OUT)/data --seed 0 --no-progress \
 		--action-noise $(ALL_ACTION_NOISE)
@@ -154,9 +155,7 @@ demo-all: setup
 	$(VENV)/bin/jat-eval --model $(ALL_OUT)/train/checkpoint-$(ALL_STEPS) --tasks $(ALL_TASKS) --episodes $(ALL_EVAL_EPISODES) \
 		--num-envs 10 --seed 1000 --data $(ALL_OUT)/data --samples $(ALL_EVAL_SAMPLES) --out $(ALL_OUT)/eval --no-progress
 	$(VENV)/bin/jat-report --run $(ALL_OUT)/train --eval $(ALL_OUT)/eval --out $(ALL_OUT)
-	@took=$$(( $$(date +%s) - $$(cat $(ALL_OUT)/.started) )); rm -f $(ALL_OUT)/.started; \
-		printf '\nWall time of `make demo-all` (collect, train, evaluate, report): %s s, finished %s.\n' "$$took" "$$(date -u +%FT%TZ)" >> $(ALL_OUT)/report.md; \
-		echo "make demo-all: done in $$took s; report in $(ALL_OUT)/report.md"
+	@$(call end_run,demo-all,collect$(comma) train$(comma) evaluate$(comma) report,$(ALL_OUT))
 
 test: setup
 	$(VENV)/bin/pytest

@@ -264,6 +264,6 @@ def text_task_scores(model: Any, tokenizer: Any, tasks: Sequence[TaskSpec], data
         if image_field(task) is not None:
             scores["caption"] = caption_accuracy(model, tokenizer, task, list(rows), train_texts)
         elif len(task.observation) == 1:
-            scores["completions"] = completions(model, tokenizer, [str(r[name]) for r in rows.select(range(3))])
+            scores["completions"] = completions(model, tokenizer, [str(r[name]) for r in rows.select(range(min(3, len(rows))))])
         out[task.name] = scores
     return out

@@ -10,6 +10,7 @@ import sys
 import time
 
 import jat_train
+import numpy as np
 import pytest
 import torch
 from jat_train import checkpoint as ckpt
@@ -74,6 +75,27 @@ def test_kappa_and_task_selection_reach_the_model(tmp_path, toy_data):
     config = json.load(open(os.path.join(result.checkpoint, "config.json")))
     assert config["observation_loss_coef"] == 0.25 and config["action_loss_coef"] == 0.75
     assert read_log(result.output_dir)[0]["task"] == "toy-push"
+
+
+def test_input_statistics_come_from_the_training_data_and_are_saved_with_the_model(tmp_path, toy_data):
+    from datasets import load_from_disk
+    from jat_core.model import JatModel
+
+    tasks, data = toy_data
+    result = train(_config(tmp_path, data, max_steps=1), registry=toy_registry(*tasks))
+    stats = JatModel.from_pretrained(result.checkpoint).config.input_normalization
+    assert set(stats) == {"toy-reach", "toy-push"}
+    for task in tasks:
+        train_split = load_from_disk(os.path.join(data, task.name))["train"]
+        obs = np.concatenate([np.asarray(e, dtype=np.float64) for e in train_split["continuous_observations"]])
+        rewards = np.concatenate([[0.0, *r[:-1]] for r in train_split["rewards"]])  # as the model sees them
+        np.testing.assert_allclose(stats[task.name]["continuous_observations"]["mean"], obs.mean(0), rtol=1e-6)
+        np.testing.assert_allclose(stats[task.name]["continuous_observations"]["std"], obs.std(0), rtol=1e-6)
+        np.testing.assert_allclose(stats[task.name]["rewards"]["mean"], [rewards.mean()], rtol=1e-6)
+    raw = train(_config(tmp_path / "raw", data, max_steps=1, normalize_inputs=False), registry=toy_registry(*tasks))
+    assert JatModel.from_pretrained(raw.checkpoint).config.input_normalization == {}
+    kept = train(_config(tmp_path / "init", data, max_steps=1, init_from=raw.checkpoint), registry=toy_registry(*tasks))
+    assert JatModel.from_pretrained(kept.checkpoint).config.input_normalization == {}  # the model's own
 
 
 def _run_script(tmp_path, name, spec, launcher=()):
@@ -150,7 +172,9 @@ def test_non_finite_loss_stops_with_step_and_task_and_keeps_the_last_checkpoint(
     rows[3]["continuous_observations"][2][1] = 3e38
     DatasetDict({"train": Dataset.from_dict({k: [r[k] for r in rows] for k in rows[0]})}).save_to_disk(
         str(tmp_path / "data" / "toy-reach"))
-    config = _config(tmp_path, str(tmp_path / "data"), max_steps=20, save_every=1, batch_size=1)
+    # raw inputs: standardised, the huge value would be one of the statistics and its step clipped to +-10
+    config = _config(tmp_path, str(tmp_path / "data"), max_steps=20, save_every=1, batch_size=1,
+                     normalize_inputs=False)
     with pytest.raises(NonFiniteLossError) as err:
         train(config, registry=toy_registry(task))
     m = re.search(r"step (\d+) \(task toy-reach\): the loss is not finite", str(err.value))

@@ -83,7 +83,7 @@ class ArrayProcessor:
     def prepare_actions(self, task, values):
         return {task.action.name: torch.as_tensor(values)}
 
-    def prepare_rewards(self, values):
+    def prepare_rewards(self, values, task=None):
         return {"rewards": torch.as_tensor(values)}
 
 

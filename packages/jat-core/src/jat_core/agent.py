@@ -65,6 +65,7 @@ import torch
 
 from jat_core.cache import KVCache, SlotCache
 from jat_core.codec import ACTION, OBSERVATION
+from jat_core.normalization import REWARDS
 from jat_core.processor import JatProcessor, check_observation_names
 from jat_core.specs import TaskSpec, check_finite, check_task_codecs
 
@@ -253,6 +254,7 @@ class JatAgent:
         """One step of every env from prepared inputs; returns the float ``(N, n)`` / ``(N, A)`` prediction and the
         ``(N, ...)`` actions."""
         rewards = torch.where(self._filled == 0, 0.0, rewards)  # an episode's first observation carries 0
+        rewards = self.processor.normalize(self.task, REWARDS, rewards)  # as the training data's, if the model has stats
         obs_emb = self._embed_observations(observations, rewards)  # (N, H)
 
         slide = self._filled == self.context_steps  # (N,) the new observation does not fit

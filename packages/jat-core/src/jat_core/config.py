@@ -35,6 +35,7 @@ from typing import Any
 
 from transformers import AutoConfig, PreTrainedConfig
 
+from jat_core import normalization
 from jat_core.plugins import installed_codec_options
 
 #: Preset overrides; ``small`` is the class default (the published jat-small).
@@ -91,7 +92,9 @@ def expand_attention_types(attention_types: list) -> list[str]:
 
 
 def _fail(name: str, expected: str, got: Any) -> None:
-    raise ValueError(f"JatConfig.{name}: expected {expected}, got {got!r}")
+    shown = repr(got)
+    shown = shown if len(shown) <= 200 else shown[:200] + "..."
+    raise ValueError(f"JatConfig.{name}: expected {expected}, got {shown}")
 
 
 class JatConfig(PreTrainedConfig):
@@ -113,6 +116,10 @@ class JatConfig(PreTrainedConfig):
         codec_settings: per-codec options a codec reads when it is built (:meth:`codec_setting`), as
             ``{codec name: {option: JSON value}}``; each codec documents its own (default: none, every codec
             builds the reference's layers).
+        input_normalization: per-task mean and standard deviation of real-valued observation fields and rewards,
+            ``{task: {field or "rewards": {"mean": [...], "std": [...]}}}``, applied by the processor in training
+            and in play (:mod:`jat_core.normalization`; ``jat-train`` computes them from the training data);
+            default: none, every input raw (the published checkpoint).
     """
 
     model_type = "jat"
@@ -144,6 +151,7 @@ class JatConfig(PreTrainedConfig):
     action_loss_coef: float = 0.995
     codecs: list | None = None
     codec_settings: dict | None = None
+    input_normalization: dict | None = None
 
     def __post_init__(self, **kwargs):
         self._validate_sizes()  # before anything is derived from them
@@ -159,6 +167,8 @@ class JatConfig(PreTrainedConfig):
             self.codecs = list(self.codecs)
         if self.codec_settings is None:
             self.codec_settings = {}
+        if self.input_normalization is None:
+            self.input_normalization = {}
         kwargs.pop("attention_layers", None)  # derived below; configs on disk carry a copy
         super().__post_init__(**kwargs)
         self.attention_layers = expand_attention_types(self.attention_types)
@@ -192,6 +202,9 @@ class JatConfig(PreTrainedConfig):
             isinstance(k, str) and isinstance(v, dict) and all(isinstance(o, str) for o in v) for k, v in settings.items()
         ):
             _fail("codec_settings", "a dict {codec name: {option name: value}}", settings)
+        problem = normalization.check(self.input_normalization)
+        if problem is not None:
+            _fail("input_normalization", problem, self.input_normalization)
 
     def codec_setting(self, codec: str, option: str, default: Any) -> Any:
         """The value of ``option`` in ``codec_settings[codec]``, or ``default`` when it is not set.

@@ -8,7 +8,9 @@ Its own job is what needs the tokenizer or several fields:
 - string fields with ``max_tokens`` (BabyAI's mission) are tokenized to exactly that many ids (truncated, or
   padded with the end token, as the reference pads with ``pad_token = eos_token``);
 - the fields of one observation that share a codec are flattened per step and concatenated in spec order
-  (BabyAI: 148 grid ints + 64 mission tokens = the 212 ``discrete_observations``), then prepared by the codec.
+  (BabyAI: 148 grid ints + 64 mission tokens = the 212 ``discrete_observations``), then prepared by the codec;
+- real-valued fields and rewards are standardised with the model's ``input_normalization`` for the task, when
+  it has one (:mod:`jat_core.normalization`).
 
 Example (a BabyAI window of B episodes x T steps)::
 
@@ -34,6 +36,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from jat_core import normalization
 from jat_core.codec import ACTION, OBSERVATION, SEQUENCE, Codec, SharedParts, sequence_codec
 from jat_core.specs import FieldSpec, TaskSpec, check_field_value, check_task_codecs
 
@@ -205,6 +208,8 @@ class JatProcessor:
             for f in fields:
                 arr = self._field_values(task, f, values[f.name], batch, step=step)
                 batch = tuple(arr.shape[: 1 if step else 2])
+                if normalization.normalizable(f.dtype):
+                    arr = self.normalize(task, f.name, arr)
                 parts.append(arr)
             if len(parts) == 1:
                 raw = parts[0]
@@ -225,14 +230,35 @@ class JatProcessor:
         codec = self.codec(task.action.codec)
         return {codec.columns[ACTION]: codec.prepare(arr, role=ACTION)}
 
-    @staticmethod
-    def prepare_rewards(rewards: Any) -> dict[str, torch.Tensor]:
+    def prepare_rewards(self, rewards: Any, task: TaskSpec | None = None) -> dict[str, torch.Tensor]:
         """Rewards ``(B, T)`` (already shifted: ``o_t`` carries the reward received before it, see
-        :func:`jat_core.sequence.shift_rewards`) -> ``{"rewards": float32 (B, T)}``."""
-        r = torch.as_tensor(np.asarray(rewards, dtype=np.float32))
-        if r.dim() != 2:
-            raise ValueError(f"rewards: expected shape (B, T), got {tuple(r.shape)}")
-        return {"rewards": r}
+        :func:`jat_core.sequence.shift_rewards`) -> ``{"rewards": float32 (B, T)}``, normalised for ``task``
+        when the model has its statistics."""
+        r = np.asarray(rewards, dtype=np.float32)
+        if r.ndim != 2:
+            raise ValueError(f"rewards: expected shape (B, T), got {r.shape}")
+        if task is not None:
+            r = self.normalize(task, normalization.REWARDS, r)
+        return {"rewards": torch.from_numpy(np.ascontiguousarray(r))}
+
+    def normalize(self, task: TaskSpec, name: str, values: Any) -> Any:
+        """``values`` of field ``name`` (or ``"rewards"``) of ``task``, standardised with the model's
+        ``input_normalization`` (float32, same shape); unchanged when it has no statistics for them.
+
+        Args:
+            task: the task spec.
+            name: a field name or :data:`jat_core.normalization.REWARDS`.
+            values: ``(..., *field.shape)`` numbers (a numpy array or a tensor; a tensor comes back as one).
+        """
+        stats = getattr(self._config, "input_normalization", None) or {}
+        entry = stats.get(task.name, {}).get(name)
+        if entry is None:
+            return values
+        where = f"task {task.name!r} field {name!r}"
+        if isinstance(values, torch.Tensor):
+            out = normalization.normalize(values.detach().cpu().numpy(), entry, where=where)
+            return torch.from_numpy(out).to(values.device)
+        return normalization.normalize(values, entry, where=where)
 
     # -- sequences -------------------------------------------------------------------------------------------
     def prepare_text(self, texts: str | Sequence[str], max_length: int | None = None) -> dict[str, torch.Tensor]:

@@ -57,7 +57,7 @@ def collate(spec: TaskSpec, windows: list[Window], processor: Any) -> Batch:
 
     RL windows: every field padded to the longest window, ``(B, T, *shape)``, and given to
     ``processor.prepare_observations(spec, {field: array})``, ``prepare_actions(spec, array)`` and
-    ``prepare_rewards(array)``; ``attention_mask (B, T)`` and ``loss_weight (B, T)`` (the task's loss weight on
+    ``prepare_rewards(array, spec)``; ``attention_mask (B, T)`` and ``loss_weight (B, T)`` (the task's loss weight on
     valid steps) are added. Text windows: token ids padded with the processor's pad id and prepared by the text
     field's codec, the per-sample fields concatenated, ``attention_mask (B, L)`` over the tokens and
     ``loss_weight (B,)``.
@@ -79,7 +79,7 @@ def collate(spec: TaskSpec, windows: list[Window], processor: Any) -> Batch:
     observations = {f.name: stacked[f.name] for f in spec.observation}
     inputs = dict(processor.prepare_observations(spec, observations))
     inputs.update(processor.prepare_actions(spec, stacked[spec.action.name]))
-    inputs.update(processor.prepare_rewards(stacked[REWARDS]))  # (B, T)
+    inputs.update(processor.prepare_rewards(stacked[REWARDS], spec))  # (B, T)
     inputs["attention_mask"] = torch.as_tensor(mask)  # (B, T)
     inputs["loss_weight"] = torch.as_tensor(mask * np.float32(spec.loss_weight))  # (B, T)
     return Batch(spec.name, inputs, 2 * int(mask.sum()))

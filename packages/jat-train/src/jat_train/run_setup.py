@@ -89,18 +89,22 @@ def load_run_tokenizer(config: TrainConfig, tasks, resume_from: str | None):
         ) from exc
 
 
-def build_model(config: TrainConfig, tokenizer, registry=None):
+def build_model(config: TrainConfig, tokenizer, registry=None, input_normalization: dict | None = None):
     """A fresh ``JatModel`` from the preset (or ``init_from``), with kappa and the tokenizer's vocabulary.
 
     Args:
         config: the run's settings (``preset``, ``model_overrides``, ``kappa``, ``init_from``).
         tokenizer: its size sets ``vocab_size`` unless an override does.
         registry: the plugin registry that provides the codecs (default: every installed plugin).
+        input_normalization: the config's ``input_normalization`` (``None``: the preset's or saved model's;
+            see :func:`jat_train.input_stats.run_normalization`).
     """
     from jat_core.config import JatConfig
     from jat_core.model import JatModel
 
     overrides = dict(config.model_overrides)
+    if input_normalization is not None:
+        overrides.setdefault("input_normalization", input_normalization)
     if config.kappa is not None:
         overrides.update(observation_loss_coef=config.kappa, action_loss_coef=1.0 - config.kappa)
     if config.init_from:

@@ -38,6 +38,9 @@ class TrainConfig:
         preset: model preset (``"tiny"``, ``"small"``).
         model_overrides: ``JatConfig`` fields overriding the preset (e.g. ``{"num_layers": 1}``).
         init_from: start from a saved model (``save_pretrained`` directory) instead of a fresh one.
+        normalize_inputs: standardise each RL task's real-valued observation fields and rewards with its training
+            data's mean and standard deviation, stored in the model's config (:mod:`jat_train.input_stats`);
+            ignored with ``init_from`` (the model keeps its own statistics).
         tokenizer: hub id or local path of a tokenizer, or ``"bpe:N"`` to train an N-token byte-level BPE on
             the training data's strings (offline runs); ``None``: GPT-2's.
         max_steps: optimizer steps (the schedule decays to 0 at this step).
@@ -77,6 +80,7 @@ class TrainConfig:
     preset: str = "tiny"
     model_overrides: dict[str, Any] = field(default_factory=dict)
     init_from: str | None = None
+    normalize_inputs: bool = True
     tokenizer: str | None = None
     max_steps: int = 1000
     output_dir: str = "runs/jat"
@@ -151,6 +155,10 @@ def build_parser():
     p.add_argument("--model-config", action="append", default=[], metavar="KEY=VALUE",
                    help="override a JatConfig field (JSON value), e.g. --model-config num_layers=1; repeatable")
     p.add_argument("--init-from", help="start from a saved model directory instead of a fresh model")
+    p.add_argument("--normalize-inputs", action=argparse.BooleanOptionalAction, default=d.normalize_inputs,
+                   help="standardise each task's real-valued observations and rewards with its training data's "
+                   "mean and std, saved in the model's config (default: on; ignored with --init-from, whose model "
+                   "keeps its own)")
     p.add_argument("--tokenizer", help="tokenizer hub id or directory, or bpe:N to train an N-token BPE on the "
                    "training data's strings (offline); default: gpt2")
     p.add_argument("--max-steps", type=int, default=d.max_steps, help="optimizer steps (default: %(default)s)")

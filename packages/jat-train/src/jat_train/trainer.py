@@ -39,6 +39,7 @@ import torch
 # re-exported (the F401 lines): names that lived here before the settings, command line, log and set-up moved out
 from jat_train import checkpoint as ckpt
 from jat_train.data import SHUFFLE_BUFFER, DataError, build_batches, open_sources, sample_texts  # noqa: F401
+from jat_train.input_stats import run_normalization
 from jat_train.loader import BatchLoader
 from jat_train.run_setup import (  # noqa: F401
     Amp,
@@ -127,7 +128,7 @@ def train(
         streaming=config.streaming, shuffle_buffer=config.shuffle_buffer,
     )
     tokenizer = load_run_tokenizer(config, tasks, resume_from)
-    model = build_model(config, tokenizer, registry)
+    model = build_model(config, tokenizer, registry, run_normalization(config, tasks, resume_from))
     model.train()
     processor = make_processor(model, tokenizer)
     stream = build_batches(

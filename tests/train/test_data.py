@@ -279,3 +279,39 @@ def test_shuffled_windows_shard_across_ranks_and_resume(data_dir):
     again.load_state_dict(state)
     for a, b in zip([again.next_window().steps for _ in range(9)], expected):
         assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_grouped_by_length_batches_hold_alike_windows_each_read_once_per_epoch(tmp_path):
+    """group_by_length: each run of ``group`` windows comes sorted by length (little padding per batch), every
+    window is still read once per epoch, the runs differ from epoch to epoch, and a position resumes exactly."""
+    import json
+
+    from jat_train.windows import ShuffledWindows
+
+    spec = toy_task()
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1, 30, size=60).tolist()
+    write_task(str(tmp_path), spec, lengths)
+    plain = ShuffledWindows(spec, open_episodes(spec, str(tmp_path), seed=2), 32)
+    grouped = ShuffledWindows(spec, open_episodes(spec, str(tmp_path), seed=2), 32)
+    grouped.group_by_length(16)
+    epochs = [[len(grouped.next_window()) for _ in range(60)] for _ in range(2)]
+    for epoch in epochs:
+        assert sorted(epoch) == sorted(lengths)  # one window per episode, each once
+        for start in range(0, 60, 16):
+            assert epoch[start : start + 16] == sorted(epoch[start : start + 16])
+    assert epochs[0] != epochs[1]
+    padded = [sum(4 * max(run[i : i + 4]) for i in range(0, len(run), 4)) for run in
+              ([len(plain.next_window()) for _ in range(60)], epochs[0])]
+    assert padded[1] < 0.8 * padded[0]  # batches of 4 pad less
+    for _ in range(7):
+        grouped.next_window()
+    state = json.loads(json.dumps(grouped.state_dict()))
+    expected = [grouped.next_window().steps for _ in range(20)]
+    again = ShuffledWindows(spec, open_episodes(spec, str(tmp_path), seed=2), 32)
+    again.group_by_length(16)
+    again.load_state_dict(state)
+    for a, b in zip([again.next_window().steps for _ in range(20)], expected):
+        assert all(np.array_equal(a[k], b[k]) for k in a)
+    with pytest.raises(ValueError, match="toy-reach.*group must be at least 1"):
+        grouped.group_by_length(0)

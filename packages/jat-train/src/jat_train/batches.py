@@ -22,6 +22,10 @@ from jat_core.specs import TaskSpec
 from jat_train.sources import REWARDS, EpisodeSource, LocalEpisodes
 from jat_train.windows import ShuffledWindows, TaskWindows, Window
 
+#: Batches' worth of windows sorted by length together (:meth:`ShuffledWindows.group_by_length`): a batch of short
+#: episodes is padded to about the length of its own windows instead of the longest episode drawn at random.
+LENGTH_GROUP = 8
+
 
 @dataclass
 class Batch:
@@ -180,7 +184,8 @@ def build_batches(
     """The batch stream of this rank.
 
     Windows of RL tasks with local data are drawn from the whole data set in a fresh random order each epoch
-    (:class:`jat_train.windows.ShuffledWindows`, as the reference sampled them); streamed episodes and text
+    (:class:`jat_train.windows.ShuffledWindows`, as the reference sampled them), runs of :data:`LENGTH_GROUP`
+    batches sorted by length so that a batch holds windows of similar lengths; streamed episodes and text
     samples are read in their (per-epoch shuffled, for local data) order and cut in turn (:class:`TaskWindows`).
 
     Args:
@@ -207,6 +212,8 @@ def build_batches(
             windows[spec.name] = TaskWindows(spec, source, context, processor)
         sizes[spec.name] = batch_size if batch_tokens is None else windows_per_batch(
             spec, windows[spec.name], context, batch_tokens, batch_size)
+        if isinstance(windows[spec.name], ShuffledWindows):
+            windows[spec.name].group_by_length(LENGTH_GROUP * sizes[spec.name])
     return MultiTaskBatches(tasks, windows, batch_size=sizes, processor=processor, seed=seed)
 
 

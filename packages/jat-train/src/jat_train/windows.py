@@ -266,6 +266,9 @@ class ShuffledWindows:
         if not table:
             raise DataError(f"task {spec.name!r}: every one of its {len(lengths)} episodes is empty")
         self._table = np.array(table, dtype=np.int64)  # (W, 2): episode, first step
+        ends = np.minimum(self._table[:, 1] + context, lengths[self._table[:, 0]])
+        self._steps = ends - self._table[:, 1]  # (W,) steps of each window
+        self.group = 1  # see group_by_length
         self.epoch, self.cursor = 0, 0
         self._order = self._epoch_order()
         self._cache: OrderedDict[int, dict[str, np.ndarray]] = OrderedDict()  # episode -> arrays, least recent first
@@ -278,16 +281,34 @@ class ShuffledWindows:
 
     def window_steps(self, quantile: float) -> float:
         """A quantile (0-1) of the steps per window over the whole data set (an episode's last window is shorter)."""
-        lengths = episode_lengths(self.source.dataset)  # (E,)
-        ends = np.minimum(self._table[:, 1] + self.context, lengths[self._table[:, 0]])  # (W,)
-        return float(np.quantile(ends - self._table[:, 1], quantile))
+        return float(np.quantile(self._steps, quantile))
+
+    def group_by_length(self, group: int) -> None:
+        """Read windows of similar lengths one after the other, as Hugging Face's ``group_by_length`` does.
+
+        A batch is padded to its longest window: episodes of 3 to 60 steps drawn at random pad a batch to
+        about four times its steps. With ``group`` > 1, each epoch's shuffled order is cut into runs of ``group``
+        windows and each run sorted by window length, so consecutive windows (a batch) are alike in length while
+        every window is still read once per epoch, in an order that changes every epoch. Call it before reading.
+
+        Args:
+            group: windows per sorted run (e.g. 8 batches' worth); 1: plain shuffled order.
+        """
+        if group < 1:
+            raise ValueError(f"task {self.spec.name!r}: group must be at least 1, got {group}")
+        self.group = int(group)
+        self._order = self._epoch_order()
 
     def _epoch_order(self) -> np.ndarray:
-        """This rank's window indices for the current epoch."""
+        """This rank's window indices for the current epoch (sorted by length within runs, see group_by_length)."""
         source, n = self.source, len(self._table)
         perm = np.random.default_rng([*task_seed(source.seed, self.spec.name), self.epoch, 1]).permutation(n)
         shard = perm[source.rank :: source.world_size]
-        return shard if len(shard) else perm[[source.rank % n]]
+        shard = shard if len(shard) else perm[[source.rank % n]]
+        if self.group > 1:
+            runs = [shard[i : i + self.group] for i in range(0, len(shard), self.group)]
+            shard = np.concatenate([run[np.argsort(self._steps[run], kind="stable")] for run in runs])
+        return shard
 
     def _episode(self, index: int) -> dict[str, np.ndarray]:
         """Episode ``index`` checked and reward-shifted.

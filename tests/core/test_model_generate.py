@@ -90,3 +90,25 @@ def test_transformers_gradient_checkpointing_enable_reaches_the_trunk(model):
         f"transformers {transformers.__version__}: gradient_checkpointing_enable() no longer sets the trunk's "
         "gradient_checkpointing attribute; set model.transformer.gradient_checkpointing = True instead"
     )
+
+
+def test_repetition_controls_change_greedy_decoding_as_transformers_defines_them(model):
+    prompt = torch.randint(0, VOCAB, (2, 3), generator=torch.Generator().manual_seed(7))
+    ids = model.generate(prompt, max_new_tokens=16, no_repeat_ngram_size=2)
+    for row in ids.tolist():
+        bigrams = list(zip(row, row[1:]))
+        assert len(bigrams) == len(set(bigrams)), row
+    penalised = model.generate(prompt, max_new_tokens=10, repetition_penalty=1.5)
+    expected = prompt  # reference loop: CTRL's penalty on every token already in the row, then the argmax
+    for _ in range(10):
+        with torch.no_grad():
+            logits = model(input_ids=expected, return_loss=False).logits[:, -1].clone()
+        seen = torch.gather(logits, 1, expected)
+        logits.scatter_(1, expected, torch.where(seen < 0, seen * 1.5, seen / 1.5))
+        expected = torch.cat((expected, logits.argmax(-1, keepdim=True)), dim=1)
+    assert torch.equal(penalised, expected)
+    assert torch.equal(model.generate(prompt, max_new_tokens=10, repetition_penalty=1.0),
+                       model.generate(prompt, max_new_tokens=10))
+    for bad in (dict(repetition_penalty=0.0), dict(no_repeat_ngram_size=0)):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            model.generate(prompt, **bad)

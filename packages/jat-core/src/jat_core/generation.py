@@ -4,7 +4,8 @@
 A small decoding loop of our own (greedy, or sampling with temperature / top-k / top-p) over the model's public
 ``forward`` and its KV cache (:mod:`jat_core.cache`). transformers' ``GenerationMixin`` reaches the model through
 hooks whose names and arguments change between minor releases (5.24 renamed the cache argument), so JAT does not
-depend on it.
+depend on it; the repetition controls are transformers' public logits processors
+(``RepetitionPenaltyLogitsProcessor``, ``NoRepeatNGramLogitsProcessor``), applied to each step's logits.
 """
 
 from __future__ import annotations
@@ -67,6 +68,8 @@ def generate(
     use_cache: bool = True,
     generator: torch.Generator | None = None,
     attention_mask: torch.Tensor | None = None,
+    repetition_penalty: float | None = None,
+    no_repeat_ngram_size: int | None = None,
     **columns: Any,
 ) -> torch.Tensor:
     """Append up to ``max_new_tokens`` tokens to each row of ``input_ids``.
@@ -81,6 +84,10 @@ def generate(
             loop stops when every row has.
         use_cache: feed only the new token at each step (default), or recompute the whole sequence.
         attention_mask: ``(B, L)`` mask of the prompt tokens (1 = real); new tokens are always real.
+        repetition_penalty: divides the (positive) logits of tokens already in the row, prompt included, as in
+            transformers (CTRL's penalty; 1.0 or ``None``: none). A small model's greedy text otherwise falls
+            into a loop (a repeated character, blank lines).
+        no_repeat_ngram_size: no n-gram of this size appears twice in a row's ids (``None``: no limit).
         **columns: other sequence columns given once before the text, e.g. ``pixel_values (B, 3, 224, 224)``.
 
     Returns:
@@ -94,6 +101,7 @@ def generate(
     if not isinstance(max_new_tokens, (int, np.integer)) or max_new_tokens < 0:
         raise ValueError(f"max_new_tokens: expected a non-negative int, got {max_new_tokens!r}")
     _check_sampling(temperature, top_k, top_p)
+    repetition = _repetition_processors(repetition_penalty, no_repeat_ngram_size)
     choose = dict(do_sample=do_sample, temperature=temperature, top_k=top_k, top_p=top_p, generator=generator)
     column = model.codecs[sequence_codec(model.codecs, predicted=True)].columns[SEQUENCE]  # the token ids' column
     device = model.device
@@ -110,7 +118,10 @@ def generate(
             cache = out.past_key_values
         else:
             out = model(**{column: ids}, attention_mask=mask, return_loss=False, **columns)
-        token = sample_next(out.logits[:, -1], **choose)  # (B,)
+        logits = out.logits[:, -1]  # (B, V)
+        if repetition:
+            logits = repetition(ids, logits.float())
+        token = sample_next(logits, **choose)  # (B,)
         if eos_token_id is not None:
             token = torch.where(done, pad, token)
             done = done | (token == eos_token_id)
@@ -121,6 +132,22 @@ def generate(
         if bool(done.all()):
             break
     return ids
+
+
+def _repetition_processors(penalty: float | None, ngram: int | None) -> Any:
+    """transformers' logits processors for the repetition controls of :func:`generate` (empty: none asked)."""
+    from transformers import LogitsProcessorList, NoRepeatNGramLogitsProcessor, RepetitionPenaltyLogitsProcessor
+
+    processors = LogitsProcessorList()
+    if penalty is not None and penalty != 1.0:
+        if not penalty > 0:
+            raise ValueError(f"repetition_penalty: expected a positive number, got {penalty!r}")
+        processors.append(RepetitionPenaltyLogitsProcessor(float(penalty)))
+    if ngram is not None:
+        if not isinstance(ngram, (int, np.integer)) or ngram < 1:
+            raise ValueError(f"no_repeat_ngram_size: expected a positive int or None, got {ngram!r}")
+        processors.append(NoRepeatNGramLogitsProcessor(int(ngram)))
+    return processors
 
 
 def _tokenizer(model: Any, tokenizer: Any) -> Any:

@@ -128,8 +128,9 @@ def text_table(results: dict) -> str:
                      f"{r['unigram_perplexity']:.2f} | {r['perplexity'] / r['unigram_perplexity']:.3f} |")
     examples = [(name, e) for name, r in tasks.items() for e in r.get("completions", [])]
     if examples:
-        lines += ["", "Completions of held-out documents (`model.complete()`; prompt -> greedy / sampled at temperature "
-                  "0.7, top-k 20 / the document's own continuation):", ""]
+        lines += ["", "Completions of held-out documents (`model.complete()`; prompt -> greedy with no repeated 3-gram "
+                  "and a repetition penalty of 1.2 / sampled at temperature 0.7, top-k 20 / the document's own "
+                  "continuation):", ""]
         lines += [f"- {name}: {e['prompt']!r} -> {e['completion']!r} / {e.get('sampled', '')!r} / {e['reference']!r}"
                   for name, e in examples]
     captions = {name: r["caption"] for name, r in tasks.items() if r.get("caption")}

@@ -136,7 +136,11 @@ def generate(
 
 def _repetition_processors(penalty: float | None, ngram: int | None) -> Any:
     """transformers' logits processors for the repetition controls of :func:`generate` (empty: none asked)."""
-    from transformers import LogitsProcessorList, NoRepeatNGramLogitsProcessor, RepetitionPenaltyLogitsProcessor
+    from transformers import (
+        LogitsProcessorList,
+        NoRepeatNGramLogitsProcessor,
+        RepetitionPenaltyLogitsProcessor,
+    )
 
     processors = LogitsProcessorList()
     if penalty is not None and penalty != 1.0:

@@ -68,10 +68,11 @@ DEMO_MODEL ?= $(DISCRETE_SETTING)
 # while the expert's own are recorded, so the model learns to recover; BabyAI's bot cannot replan after a random action
 ACTION_NOISE ?= 0.1
 DEMO_LR ?= 1e-3
-# at most DEMO_BATCH windows and about DEMO_BATCH_TOKENS tokens per batch: a batch of long windows (text, MuJoCo)
-# gets fewer windows, so that no task's step costs several times another's
-DEMO_BATCH ?= 16
-DEMO_BATCH_TOKENS ?= 4096
+# at most DEMO_BATCH windows and about DEMO_BATCH_TOKENS tokens per batch: short BabyAI episodes get 64 windows
+# (batches of alike lengths, so little padding), a Meta-World batch 16 episodes of 100 steps, long windows (text,
+# MuJoCo) fewer, so that no task's step costs several times another's
+DEMO_BATCH ?= 64
+DEMO_BATCH_TOKENS ?= 3200
 comma := ,
 space := $(subst ,, )
 TASK_WORDS := $(subst $(comma),$(space),$(TASKS))
@@ -93,12 +94,13 @@ end_run = took=$$(( $$(date +%s) - $$(cat $(3)/.started) )); rm -f $(3)/.started
 demo: setup
 	@$(call start_run,demo,OUT)  # each demo starts afresh
 	$(VENV)/bin/jat-plugins
-	# the groups are collected side by side (one process each); any failure stops the demo
+	# every task is collected by its own process, all side by side (the cores stay busy until the last one is
+	# done); any failure stops the demo
 	set -e; pids=""; \
-	$(if $(BABYAI_TASKS),{ $(COLLECT) --tasks $(BABYAI_TASKS) --episodes $(BABYAI_EPISODES); } & pids="$$pids $$!";) \
-	$(if $(OTHER_TASKS),{ $(COLLECT) --tasks $(OTHER_TASKS) --episodes $(OTHER_EPISODES) --action-noise $(ACTION_NOISE); } & pids="$$pids $$!";) \
-	$(if $(MUJOCO_TASKS),{ $(COLLECT) --tasks $(MUJOCO_TASKS) --episodes $(MUJOCO_EPISODES) --action-noise $(ACTION_NOISE); } & pids="$$pids $$!";) \
-	$(if $(TEXT_TASKS),{ $(COLLECT) --tasks $(TEXT_TASKS) --episodes $(TEXT_SAMPLES); } & pids="$$pids $$!";) \
+	$(foreach t,$(subst $(comma),$(space),$(BABYAI_TASKS)),{ $(COLLECT) --tasks $(t) --episodes $(BABYAI_EPISODES); } & pids="$$pids $$!";) \
+	$(foreach t,$(subst $(comma),$(space),$(OTHER_TASKS)),{ $(COLLECT) --tasks $(t) --episodes $(OTHER_EPISODES) --action-noise $(ACTION_NOISE); } & pids="$$pids $$!";) \
+	$(foreach t,$(subst $(comma),$(space),$(MUJOCO_TASKS)),{ $(COLLECT) --tasks $(t) --episodes $(MUJOCO_EPISODES) --action-noise $(ACTION_NOISE); } & pids="$$pids $$!";) \
+	$(foreach t,$(subst $(comma),$(space),$(TEXT_TASKS)),{ $(COLLECT) --tasks $(t) --episodes $(TEXT_SAMPLES); } & pids="$$pids $$!";) \
 	for p in $$pids; do wait $$p; done
 	$(VENV)/bin/jat-train --tasks $(TASKS) --data $(OUT)/data --preset $(DEMO_PRESET) $(DEMO_MODEL) --tokenizer bpe:512 \
 		--max-steps $(DEMO_STEPS) --batch-size $(DEMO_BATCH) --batch-tokens $(DEMO_BATCH_TOKENS) --learning-rate $(DEMO_LR) \

@@ -5,12 +5,14 @@ this rank (:func:`open_sources`: every task of a run, before anything else is bu
 reported first). The three places, and how to make a replica of the hub repo, are described in
 :mod:`jat_train.data`. Local directories are found by :func:`local_path` (the one convention, shared with
 ``jat-collect``), loaded by :func:`load_local`, and a damaged one is reported naming its damaged file
-(:func:`find_damage`). :func:`sample_texts` reads the first episodes' strings (to train a tokenizer).
+(:func:`find_damage`). :func:`first_episodes` gives a task's first episodes (:func:`sample_texts` reads their
+strings to train a tokenizer; :mod:`jat_train.input_stats` their statistics).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -232,6 +234,24 @@ def open_sources(
     }
 
 
+def first_episodes(spec: TaskSpec, data: str, *, episodes: int, streaming: bool = True) -> Iterator[dict[str, Any]]:
+    """The rows of a task's first ``episodes`` episodes, as its source gives them (fewer when its data set holds
+    fewer: none is given twice).
+
+    Args:
+        spec: the task.
+        data: ``"hub"``, ``"hub:<repo id or directory>"`` or a local root directory (see :func:`open_episodes`).
+        episodes: the most episodes given.
+        streaming: hub data only: stream them or read the downloaded split (see :func:`open_episodes`).
+    """
+    source = open_episodes(spec, data, streaming=streaming)
+    for _ in range(episodes):
+        _, row = source.next_episode()
+        if getattr(source, "epoch", 0) > 0:  # all of a small data set read: this is its first episode again
+            return
+        yield row
+
+
 def sample_texts(tasks: list[TaskSpec], data: str, *, episodes: int = 200, streaming: bool = True) -> list[str]:
     """Distinct strings of the tasks' string fields in their first ``episodes`` episodes (to train a tokenizer).
 
@@ -249,12 +269,8 @@ def sample_texts(tasks: list[TaskSpec], data: str, *, episodes: int = 200, strea
         names = [f.name for f in spec.fields if f.dtype == "string"]
         if not names:
             continue
-        source = open_episodes(spec, data, streaming=streaming)
-        for _ in range(episodes):
-            _, row = source.next_episode()
+        for row in first_episodes(spec, data, episodes=episodes, streaming=streaming):
             for name in names:
                 for text in np.asarray(row.get(name, []), dtype=object).reshape(-1):
                     seen.setdefault(str(text), None)
-            if getattr(source, "epoch", 0) > 0:  # all of a small data set read
-                break
     return list(seen)

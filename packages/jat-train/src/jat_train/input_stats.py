@@ -16,7 +16,7 @@ from jat_core.normalization import REWARDS, Moments, normalizable
 from jat_core.sequence import shift_rewards
 from jat_core.specs import TaskSpec
 
-from jat_train.episodes import open_episodes
+from jat_train.episodes import first_episodes
 from jat_train.sources import REWARDS as REWARDS_COLUMN
 from jat_train.train_config import TrainConfig
 
@@ -30,7 +30,7 @@ def sample_stats(tasks: list[TaskSpec], data: str, *, episodes: int = EPISODES, 
     Args:
         tasks: task specs; tasks without an action (text, captions) and without floating-point fields are skipped.
         data: ``"hub"``, ``"hub:<repo id or directory>"`` or a local root directory (see
-            :func:`jat_train.episodes.open_episodes`).
+            :func:`jat_train.episodes.first_episodes`).
         episodes: episodes read per task (fewer when its data set holds fewer).
         streaming: hub data only: stream them or read the downloaded split.
 
@@ -44,11 +44,7 @@ def sample_stats(tasks: list[TaskSpec], data: str, *, episodes: int = EPISODES, 
             continue
         moments = {f.name: Moments(int(f.size)) for f in fields}
         moments[REWARDS] = Moments(1)
-        source = open_episodes(spec, data, streaming=streaming)
-        for _ in range(episodes):
-            _, row = source.next_episode()
-            if getattr(source, "epoch", 0) > 0:  # all of a small data set read: this is its first episode again
-                break
+        for row in first_episodes(spec, data, episodes=episodes, streaming=streaming):
             for f in fields:
                 moments[f.name].add(row[f.name])
             moments[REWARDS].add(shift_rewards(row[REWARDS_COLUMN]))

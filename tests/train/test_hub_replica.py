@@ -4,6 +4,8 @@ task, parquet shards, train/test splits, the published column types) read and tr
 buffer, what its resume restores, and the errors of a replica that lacks something."""
 
 import io
+import os
+import time
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -208,6 +210,36 @@ def test_stream_in_a_dataloader_worker_reads_the_whole_sequence(long_replica):
                                              batch_size=None, num_workers=workers)
         got = list(loader)  # each worker yields its own (full) copy of the sequence, round robin
         assert got[::workers] == in_process and got[workers - 1 :: workers] == in_process
+
+
+class _OneWorkerAhead(torch.utils.data.IterableDataset):
+    """Worker 0 reads two epochs and a bit, then worker 1 (waiting for a marker file) reads one epoch."""
+
+    def __init__(self, source, marker):
+        self.source, self.marker = source, marker
+
+    def __iter__(self):
+        if torch.utils.data.get_worker_info().id == 0:
+            yield _ids(self.source, 2 * EPISODES + 1)
+            open(self.marker, "w").close()
+        else:
+            while not os.path.exists(self.marker):
+                time.sleep(0.01)
+            yield _ids(self.source, EPISODES)
+
+
+def test_stream_workers_do_not_share_the_epoch(long_replica, tmp_path):
+    """``datasets`` keeps an IterableDataset's epoch in torch shared memory, which forked DataLoader workers share:
+    a worker starting its next epoch must not move where its siblings are (seen in CI: two workers reaching the end
+    of an epoch together skipped one)."""
+    data, spec = long_replica
+    in_process = _ids(open_episodes(spec, data, shuffle_buffer=4, seed=3), EPISODES)
+    loader = torch.utils.data.DataLoader(
+        _OneWorkerAhead(open_episodes(spec, data, shuffle_buffer=4, seed=3), tmp_path / "done"),
+        batch_size=None, num_workers=2,
+    )
+    ahead, behind = list(loader)
+    assert ahead[:EPISODES] == in_process and behind == in_process
 
 
 def test_ranks_stream_disjoint_parts(long_replica):

@@ -132,7 +132,7 @@ class StreamEpisodes:
     each with a reader thread and a connection, for every task, and sleeps 5 s each time they run out). The
     stream is then split across ranks with ``datasets.distributed.split_dataset_by_node`` (disjoint parts: whole
     shards when their number divides ``world_size``, else every ``world_size``-th row), and restarted with
-    ``set_epoch`` when exhausted (a new shard order and new buffer draws each epoch). Its position is the data
+    ``set_epoch`` on a new view of it when exhausted (a new shard order and new buffer draws each epoch). Its position is the data
     set's own ``state_dict``.
 
     The rows are read with ``IterableDataset.iter(batch_size=1)``, not ``iter(dataset)``: inside a
@@ -183,11 +183,24 @@ class StreamEpisodes:
             dataset = dataset.shuffle(generator=generator, buffer_size=shuffle_buffer, **one_shard)
         if world_size > 1:
             dataset = split_dataset_by_node(dataset, rank=rank, world_size=world_size)
-        self.dataset = dataset.with_format("numpy")
+        self._stream = dataset
+        self.dataset = self._epoch_view(0)
         self.task, self.shuffle_buffer = task, shuffle_buffer
         self.hint = hint if hint is not None else hub_hint([task])
         self.epoch, self.count = 0, 0  # count: episodes read in this epoch
         self._it: Iterator | None = None
+
+    def _epoch_view(self, epoch: int):
+        """A new view of the stream (numpy rows) set to ``epoch``, with an epoch counter of its own.
+
+        ``datasets`` keeps an ``IterableDataset``'s epoch in torch shared memory, which the forked workers of a
+        ``DataLoader`` share, and ``set_epoch`` updates it in place: calling it on one data set object would move
+        the epoch of every worker's copy, and two workers starting their next epoch together could add up to a
+        skipped one. ``with_format`` builds a new data set (a new counter, created in the process that reads it).
+        """
+        view = self._stream.with_format("numpy")
+        view.set_epoch(epoch)
+        return view
 
     def next_episode(self) -> tuple[int, dict[str, Any]]:
         """The next streamed episode, ``(index within this rank's epoch, row)``.
@@ -207,7 +220,7 @@ class StreamEpisodes:
                         f"task {self.task!r}: the stream holds no episode for this rank; {self.hint}"
                     ) from None
                 self.epoch, self.count, self._it = self.epoch + 1, 0, None
-                self.dataset.set_epoch(self.epoch)
+                self.dataset = self._epoch_view(self.epoch)
                 continue
             except Exception as exc:  # a dropped connection, a damaged parquet shard, an undecodable image...
                 self._it = None
@@ -227,6 +240,6 @@ class StreamEpisodes:
     def load_state_dict(self, state: dict) -> None:
         """Restore a position."""
         self.epoch, self.count = int(state["epoch"]), int(state["count"])
-        self.dataset.set_epoch(self.epoch)
+        self.dataset = self._epoch_view(self.epoch)
         self.dataset.load_state_dict(copy.deepcopy(state["dataset"]))
         self._it = None

@@ -60,9 +60,12 @@ MUJOCO_EPISODES ?= 100
 TEXT_SAMPLES ?= 1000
 DEMO_PRESET ?= tiny
 # the discrete codec keeps DISCRETE_WIDTH features per integer (the reference's H // 50 keeps 2 at H=128: too few to
-# read a BabyAI mission); extra --model-config settings go in DEMO_MODEL
+# read a BabyAI mission) and mixes them through a hidden layer of DISCRETE_HIDDEN units (the reference's single
+# linear map only adds up what each grid cell and mission word says alone); extra --model-config settings go in
+# DEMO_MODEL
 DISCRETE_WIDTH ?= 16
-DISCRETE_SETTING = --model-config 'codec_settings={"discrete":{"reduced_size":$(DISCRETE_WIDTH)}}'
+DISCRETE_HIDDEN ?= 256
+DISCRETE_SETTING = --model-config 'codec_settings={"discrete":{"reduced_size":$(DISCRETE_WIDTH),"project_hidden":$(DISCRETE_HIDDEN)}}'
 DEMO_MODEL ?= $(DISCRETE_SETTING)
 # DART (jat-collect --action-noise): the robot arms' and MuJoCo's training episodes are played with noisy actions
 # while the expert's own are recorded, so the model learns to recover; BabyAI's bot cannot replan after a random action

@@ -123,3 +123,42 @@ def test_reduced_size_setting_refuses_a_bad_value(bad):
     config = tiny_config(codec_settings={"discrete": {"reduced_size": bad}})
     with pytest.raises(ValueError, match=r"codec_settings\['discrete'\]\['reduced_size'\]"):
         discrete.build(config, shared_parts(config))
+
+
+def test_project_hidden_setting_adds_a_nonlinear_layer():
+    """``codec_settings["discrete"]["project_hidden"]``: Linear -> ReLU -> Linear before the token, which can hold a
+    conjunction of two integers (XOR of two slots) that the reference's single Linear cannot."""
+    config = tiny_config(codec_settings={"discrete": {"reduced_size": 4, "project_hidden": 32}})
+    codec = discrete.build(config, shared_parts(config))
+    assert [n for n, _ in codec.named_parameters()] == [
+        "reduce.weight", "reduce.bias", "project.0.weight", "project.0.bias", "project.2.weight", "project.2.bias"
+    ]
+    assert codec.project[0].in_features == 212 * 4 and codec.project[2].out_features == config.hidden_size - 1
+    ids = torch.randint(0, VOCAB, (B, T, 212))
+    assert codec.encode(ids, torch.zeros(B, T), role=OBSERVATION).shape == (B, T, config.hidden_size)
+
+    def fit(settings):  # regress XOR(slot 0, slot 1) from the token's first feature
+        torch.manual_seed(0)
+        config = tiny_config(codec_settings={"discrete": settings})
+        codec = discrete.build(config, shared_parts(config))
+        bits = torch.tensor([[0, 0], [0, 1], [1, 0], [1, 1]])
+        ids = torch.zeros(4, 1, 212, dtype=torch.long)
+        ids[:, 0, :2] = bits
+        target = (bits[:, 0] ^ bits[:, 1]).float()
+        opt = torch.optim.Adam(codec.parameters(), lr=1e-2)
+        for _ in range(300):
+            opt.zero_grad()
+            err = ((codec.encode(ids, torch.zeros(4, 1), role=OBSERVATION)[:, 0, 0] - target) ** 2).mean()
+            err.backward()
+            opt.step()
+        return err.item()
+
+    assert fit({"reduced_size": 4, "project_hidden": 32}) < 1e-3
+    assert fit({"reduced_size": 4}) > 0.01  # a sum of per-slot features cannot
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, "16", True])
+def test_project_hidden_setting_refuses_a_bad_value(bad):
+    config = tiny_config(codec_settings={"discrete": {"project_hidden": bad}})
+    with pytest.raises(ValueError, match=r"codec_settings\['discrete'\]\['project_hidden'\]"):
+        discrete.build(config, shared_parts(config))

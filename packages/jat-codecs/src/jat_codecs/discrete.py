@@ -10,9 +10,14 @@ Maths of the reference:
   vocabulary; the agent asks only for the first ``n`` rows (``decode(size=n)``). Loss: cross-entropy.
 - discrete observations are not predicted (the reference's ``multi_discrete_decoder`` is dead weight).
 
-Option (``JatConfig.codec_settings["discrete"]``): ``reduced_size``, the features kept per integer (default
-``H // 50``, the reference's). At small widths the reference's rule keeps very few (2 at H=128), too few to tell
-the mission's words apart; ``make demo`` uses 16.
+Options (``JatConfig.codec_settings["discrete"]``):
+
+- ``reduced_size``, the features kept per integer (default ``H // 50``, the reference's). At small widths the
+  reference's rule keeps very few (2 at H=128), too few to tell the mission's words apart; ``make demo`` uses 16.
+- ``project_hidden``, a hidden layer of that width (with a ReLU) between the flattened integers and the token
+  (default none: the reference's single ``Linear``). The single linear map can only add up what each integer says
+  on its own; a hidden layer lets the token hold conjunctions (this cell holds a ball AND it is red AND the mission
+  names a red ball) that a small trunk would otherwise have to untangle from a 127-feature sum.
 
 The token table and head belong to the core (:class:`jat_core.codec.SharedParts`); this codec only owns the
 two reduction layers ``reduce`` and ``project``.
@@ -54,20 +59,26 @@ class DiscreteCodec(Codec):
     }
     action_unit = "logits (n)"
 
-    def __init__(self, shared: SharedParts, num_values: int, reduced_size: int | None = None) -> None:
+    def __init__(
+        self, shared: SharedParts, num_values: int, reduced_size: int | None = None, project_hidden: int | None = None
+    ) -> None:
         super().__init__()
         hidden = shared.wte.embedding_dim
         if reduced_size is None:
             if hidden < REDUCTION + 1:
                 raise ValueError(f"discrete codec: expected hidden_size > {REDUCTION}, got {hidden}")
             reduced_size = hidden // REDUCTION
-        if not isinstance(reduced_size, int) or isinstance(reduced_size, bool) or reduced_size <= 0:
-            raise ValueError(f"codec_settings['discrete']['reduced_size']: expected a positive int, got {reduced_size!r}")
+        _positive(reduced_size, "reduced_size")
+        if project_hidden is not None:
+            _positive(project_hidden, "project_hidden")
         self.shared = shared
         self.num_values = num_values
-        reduced = reduced_size
-        self.reduce = nn.Linear(hidden, reduced)  # reference: multi_discrete_encoder.1
-        self.project = nn.Linear(num_values * reduced, hidden - 1)  # reference: multi_discrete_encoder.4
+        self.reduce = nn.Linear(hidden, reduced_size)  # reference: multi_discrete_encoder.1
+        flat = num_values * reduced_size
+        if project_hidden is None:
+            self.project = nn.Linear(flat, hidden - 1)  # reference: multi_discrete_encoder.4
+        else:
+            self.project = nn.Sequential(nn.Linear(flat, project_hidden), nn.ReLU(), nn.Linear(project_hidden, hidden - 1))
 
     @property
     def vocab_size(self) -> int:
@@ -143,8 +154,19 @@ class DiscreteCodec(Codec):
         return torch.multinomial(probs, 1, generator=generator)[:, 0]  # (N,)
 
 
+def _positive(value, option: str) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise ValueError(f"codec_settings['discrete'][{option!r}]: expected a positive int, got {value!r}")
+
+
 def build(config, shared: SharedParts) -> DiscreteCodec:
-    """Codec factory: uses the shared token table and head, owns the two reduction layers
-    (``codec_settings["discrete"]["reduced_size"]``: features per integer, default ``H // 50``)."""
+    """Codec factory: uses the shared token table and head, owns the reduction layers
+    (``codec_settings["discrete"]``: ``reduced_size``, features per integer, default ``H // 50``; ``project_hidden``,
+    an optional hidden layer before the token, default none)."""
     max_value = checks.config_int(config, "discrete", "max_discrete_value")
-    return DiscreteCodec(shared, max_value, config.codec_setting("discrete", "reduced_size", None))
+    return DiscreteCodec(
+        shared,
+        max_value,
+        config.codec_setting("discrete", "reduced_size", None),
+        config.codec_setting("discrete", "project_hidden", None),
+    )

@@ -273,3 +273,19 @@ def test_codec_settings_round_trip_through_save_pretrained(tmp_path):
     assert loaded.codec_setting("discrete", "reduced_size", None) == 8
     assert loaded.codec_setting("discrete", "other", "default") == "default"
     assert loaded.codec_setting("text", "reduced_size", None) is None
+
+
+def test_model_with_a_codec_option_round_trips_through_save_pretrained(tmp_path):
+    """A model built with a codec option (the discrete codec's hidden layer) saves and loads as itself."""
+    config = JatConfig.from_preset(
+        "tiny", vocab_size=300, codec_settings={"discrete": {"reduced_size": 4, "project_hidden": 32}}
+    )
+    torch.manual_seed(0)
+    model = JatModel(config).eval()
+    model.save_pretrained(tmp_path)
+    loaded = JatModel.from_pretrained(tmp_path).eval()
+    inputs = dict(discrete_observations=torch.randint(0, 212, (2, 3, 212)),
+                  discrete_actions=torch.randint(0, 7, (2, 3)), rewards=torch.rand(2, 3))
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(**inputs).loss, model(**inputs).loss, rtol=0, atol=0)
+    assert loaded.state_dict().keys() == model.state_dict().keys()

@@ -84,6 +84,8 @@ MUJOCO_TASKS := $(subst $(space),$(comma),$(strip $(filter mujoco-%,$(TASK_WORDS
 TEXT_TASKS := $(subst $(space),$(comma),$(strip $(filter text-% captions-%,$(TASK_WORDS))))
 OTHER_TASKS := $(subst $(space),$(comma),$(strip $(filter-out babyai-% mujoco-% text-% captions-%,$(TASK_WORDS))))
 COLLECT = $(VENV)/bin/jat-collect --out $(OUT)/data --seed 0 --no-progress
+# $(call collect_each,COMMA LIST OF TASKS,OPTIONS): one background collection process per task, its pid in $$pids
+collect_each = $(foreach t,$(subst $(comma),$(space),$(1)),{ $(COLLECT) --tasks $(t) $(2); } & pids="$$pids $$!";)
 
 # $(call start_run,TARGET,VARIABLE): refuse a root-like VARIABLE or one that names a file, remake that run folder
 # and note the start; $(call end_run,TARGET,WHAT,DIR): append the wall time since then to DIR/report.md.
@@ -100,10 +102,10 @@ demo: setup
 	# every task is collected by its own process, all side by side (the cores stay busy until the last one is
 	# done); any failure stops the demo
 	set -e; pids=""; \
-	$(foreach t,$(subst $(comma),$(space),$(BABYAI_TASKS)),{ $(COLLECT) --tasks $(t) --episodes $(BABYAI_EPISODES); } & pids="$$pids $$!";) \
-	$(foreach t,$(subst $(comma),$(space),$(OTHER_TASKS)),{ $(COLLECT) --tasks $(t) --episodes $(OTHER_EPISODES) --action-noise $(ACTION_NOISE); } & pids="$$pids $$!";) \
-	$(foreach t,$(subst $(comma),$(space),$(MUJOCO_TASKS)),{ $(COLLECT) --tasks $(t) --episodes $(MUJOCO_EPISODES) --action-noise $(ACTION_NOISE); } & pids="$$pids $$!";) \
-	$(foreach t,$(subst $(comma),$(space),$(TEXT_TASKS)),{ $(COLLECT) --tasks $(t) --episodes $(TEXT_SAMPLES); } & pids="$$pids $$!";) \
+	$(call collect_each,$(BABYAI_TASKS),--episodes $(BABYAI_EPISODES)) \
+	$(call collect_each,$(OTHER_TASKS),--episodes $(OTHER_EPISODES) --action-noise $(ACTION_NOISE)) \
+	$(call collect_each,$(MUJOCO_TASKS),--episodes $(MUJOCO_EPISODES) --action-noise $(ACTION_NOISE)) \
+	$(call collect_each,$(TEXT_TASKS),--episodes $(TEXT_SAMPLES)) \
 	for p in $$pids; do wait $$p; done
 	$(VENV)/bin/jat-train --tasks $(TASKS) --data $(OUT)/data --preset $(DEMO_PRESET) $(DEMO_MODEL) --tokenizer bpe:512 \
 		--max-steps $(DEMO_STEPS) --batch-size $(DEMO_BATCH) --batch-tokens $(DEMO_BATCH_TOKENS) --learning-rate $(DEMO_LR) \

@@ -132,8 +132,8 @@ class StreamEpisodes:
     each with a reader thread and a connection, for every task, and sleeps 5 s each time they run out). The
     stream is then split across ranks with ``datasets.distributed.split_dataset_by_node`` (disjoint parts: whole
     shards when their number divides ``world_size``, else every ``world_size``-th row), and restarted with
-    ``set_epoch`` on a new view of it when exhausted (a new shard order and new buffer draws each epoch). Its position is the data
-    set's own ``state_dict``.
+    ``set_epoch`` on a new view of it when exhausted (a new shard order and new buffer draws each epoch). Its
+    position is the data set's own ``state_dict``.
 
     The rows are read with ``IterableDataset.iter(batch_size=1)``, not ``iter(dataset)``: inside a
     ``torch.utils.data.DataLoader`` worker (``jat-train --num-workers``) the latter would give each worker only

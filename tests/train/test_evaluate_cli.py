@@ -75,6 +75,17 @@ def test_cli_saved_model(tmp_path):
     )
     results = json.loads((out / "results.json").read_text())
     assert results["policy"] == str(tmp_path / "model")
+    assert results["actions"] == {"choice": "sample", "temperature": 1.0}  # the reference's default: draws
+    # the draws are seeded by --seed: the same run again plays the same episodes
+    again = tmp_path / "eval-again"
+    assert eval_main([*argv, "--max-steps-per-episode", "5", "--device", "cpu", "--out", str(again),
+                      "--no-progress"]) == 0
+    assert json.loads((again / "results.json").read_text())["tasks"] == results["tasks"]
+    greedy = tmp_path / "eval-argmax"
+    assert eval_main([*argv, "--max-steps-per-episode", "5", "--actions", "argmax", "--out", str(greedy),
+                      "--no-progress"]) == 0
+    assert json.loads((greedy / "results.json").read_text())["actions"]["choice"] == "argmax"
+    assert eval_main([*argv, "--temperature", "0", "--out", str(tmp_path / "bad"), "--no-progress"]) == 2
     lengths = results["tasks"][TASK]["episode_lengths"]
     assert results["tasks"][TASK]["episodes"] == 3 and len(lengths) == 3 and all(1 <= n <= 5 for n in lengths)
     # the same model acting with bf16 weights (half the bytes per step)

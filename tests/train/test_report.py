@@ -36,3 +36,14 @@ def test_report_written(tmp_path):
     assert "loss 2.0000 -> 0.0500" in text and "![learning curve](learning_curve.png)" in text
     assert (out / "learning_curve.png").stat().st_size > 5000
     assert json.loads((out / "results.json").read_text()) == _results()
+
+
+def test_report_says_how_the_model_chose_its_actions(tmp_path):
+    run, ev = tmp_path / "run", tmp_path / "eval"
+    run.mkdir()
+    ev.mkdir()
+    (run / "log.jsonl").write_text(json.dumps({"step": 1, "loss": 1.0, "action_loss": 1.0}) + "\n")
+    for choice, words in (("sample", "drawn from its softmax (temperature 0.5)"), ("argmax", "the most likely")):
+        (ev / "results.json").write_text(json.dumps({**_results(), "actions": {"choice": choice, "temperature": 0.5}}))
+        assert main(["--run", str(run), "--eval", str(ev), "--out", str(tmp_path / choice)]) == 0
+        assert f"The model's discrete actions: {words}." in (tmp_path / choice / "report.md").read_text()

@@ -162,6 +162,12 @@ def build_parser():
     p.add_argument("--device", default=None, help="torch device of the model (default: cuda if available)")
     p.add_argument("--dtype", choices=list(DTYPES), default="fp32",
                    help="weights of the model that acts (bf16: about 2x faster per action on CPU; default fp32)")
+    p.add_argument("--actions", choices=["sample", "argmax"], default="sample",
+                   help="how a model chooses among discrete actions: a draw from its softmax, seeded by --seed (the "
+                   "reference JAT's get_next_action default: a policy imitated from an expert that saw more than the "
+                   "agent does not get stuck repeating its most likely action), or the most likely one; continuous "
+                   "actions are the predicted values either way (default sample)")
+    p.add_argument("--temperature", type=float, default=1.0, help="divides the logits before a draw (default 1)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--data", default=None, metavar="DIR",
                    help="the local data the model was trained on (jat-collect's --out): adds each task's data "
@@ -231,6 +237,8 @@ def _main(argv: list[str] | None) -> int:
     for name in ("episodes", "num_envs", "video_episodes", "reps", "samples"):
         if getattr(args, name) <= 0:
             raise UserError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
+    if not args.temperature > 0:
+        raise UserError(f"--temperature must be positive, got {args.temperature}")
     if args.max_steps_per_episode is not None and args.max_steps_per_episode <= 0:
         raise UserError(f"--max-steps-per-episode must be positive, got {args.max_steps_per_episode}")
     check_output_dir(args.out, "--out")
@@ -261,6 +269,7 @@ def _main(argv: list[str] | None) -> int:
 
     if args.model is not None:
         policy, agent_kwargs = load_model(args.model, args.device, args.dtype)
+        agent_kwargs.update(deterministic=args.actions == "argmax", temperature=args.temperature, seed=args.seed)
     else:
         policy, agent_kwargs = args.policy, {}
     if tasks:
@@ -290,6 +299,7 @@ def _main(argv: list[str] | None) -> int:
         add_data_scores(results, tasks, args.data)
     if args.model is not None:
         results["policy"] = args.model
+        results["actions"] = {"choice": args.actions, "temperature": args.temperature}
     if args.model is not None or args.data is not None:
         write_report_files(results, args.out)
     for name, agg in [*results["domains"].items(), ("all", results["all"])]:

@@ -55,6 +55,10 @@ DEMO_SAMPLES ?= 200
 # data per task: BabyAI episodes are a few steps long and their layouts random, so many (cheap) ones; a Meta-World
 # episode is 100 steps, a MuJoCo one up to 1000; text: pieces of the standard library's docstrings
 BABYAI_EPISODES ?= 10000
+# ... but at most BABYAI_STEPS env steps per BabyAI task (about what a Meta-World task's 1000 episodes hold): the bot
+# needs about 1 ms a step, so 10000 episodes of a long-episode task (babyai-unblock-pickup: 56 steps on average)
+# would take 10 minutes of a core; short-episode tasks (5-10 steps) stop at BABYAI_EPISODES first
+BABYAI_STEPS ?= 100000
 OTHER_EPISODES ?= 1000
 MUJOCO_EPISODES ?= 100
 TEXT_SAMPLES ?= 1000
@@ -102,7 +106,7 @@ demo: setup
 	# every task is collected by its own process, all side by side (the cores stay busy until the last one is
 	# done); any failure stops the demo
 	set -e; pids=""; \
-	$(call collect_each,$(BABYAI_TASKS),--episodes $(BABYAI_EPISODES)) \
+	$(call collect_each,$(BABYAI_TASKS),--episodes $(BABYAI_EPISODES) --max-steps $(BABYAI_STEPS)) \
 	$(call collect_each,$(OTHER_TASKS),--episodes $(OTHER_EPISODES) --action-noise $(ACTION_NOISE)) \
 	$(call collect_each,$(MUJOCO_TASKS),--episodes $(MUJOCO_EPISODES) --action-noise $(ACTION_NOISE)) \
 	$(call collect_each,$(TEXT_TASKS),--episodes $(TEXT_SAMPLES)) \

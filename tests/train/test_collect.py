@@ -180,6 +180,35 @@ def test_images_are_stored_losslessly_and_random_policy():
     assert len(frames) == 3 and frames[0].shape == (84, 84, 4)
 
 
+def _toy_frames_task() -> TaskSpec:
+    return TaskSpec(
+        "toy-frames",
+        "toy",
+        (FieldSpec("image_observations", "image", (84, 84, 4), "uint8"),),
+        FieldSpec("discrete_actions", "discrete", (), "int64", n=3),
+        make_env=_Frames,
+        expert=lambda env: lambda obs: 1,
+    )
+
+
+def test_max_steps_stops_each_split_at_its_share():
+    spec = _toy_frames_task()  # every episode is 3 steps long
+    full = collect(spec, 20, seed=5, progress=False)
+    assert (len(full["train"]), len(full["test"])) == (18, 2)
+    # 30 steps: train keeps episodes until they hold 27 (9 episodes), test until 3 (1 episode)
+    capped = collect(spec, 20, seed=5, progress=False, max_steps=30)
+    assert (len(capped["train"]), len(capped["test"])) == (9, 1)
+    # the same seeds in the same order: the capped train split is the start of the full one
+    assert capped["train"].to_dict() == full["train"].select(range(9)).to_dict()
+    # the episode that crosses the budget is kept; each split keeps at least one episode
+    assert [len(collect(spec, 20, seed=5, progress=False, max_steps=n)[s]) for n in (10, 1) for s in ("train", "test")] \
+        == [3, 1, 1, 1]
+    # a budget larger than the episodes hold changes nothing
+    assert collect(spec, 20, seed=5, progress=False, max_steps=10**6)["test"].to_dict() == full["test"].to_dict()
+    with pytest.raises(ValueError, match="max_steps must be >= 1, got 0"):
+        collect(spec, 20, progress=False, max_steps=0)
+
+
 def test_bad_observation_names_field_and_task():
     class Wrong(_Frames):
         def _obs(self):
@@ -237,6 +266,13 @@ def test_cli_collects_and_reports(cli_registry, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "babyai-go-to-red-ball: 1 train + 1 test episodes" in out and "expert-normalised" in out
     assert datasets.load_from_disk(str(tmp_path / "babyai-go-to-red-ball"))["test"].num_rows == 1
+    # --max-steps 1: one episode per split whatever --episodes asks
+    argv = ["--tasks", "babyai-go-to-red-ball", "--episodes", "5", "--max-steps", "1", "--out", str(tmp_path),
+            "--no-progress"]
+    assert cli.collect_main(argv) == 0
+    assert "babyai-go-to-red-ball: 1 train + 1 test episodes" in capsys.readouterr().out
+    assert cli.collect_main(argv[:5] + ["0"] + argv[6:]) == 2
+    assert "--max-steps: expected a positive number of steps, got 0" in capsys.readouterr().err
 
 
 def test_cli_unknown_task_suggests(cli_registry, tmp_path, capsys):

@@ -64,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
         "it recovers from mistakes; Box spaces get Gaussian noise of SCALE x half their range, Discrete ones a "
         "random action with probability SCALE; train episodes only (default: 0, none)",
     )
+    parser.add_argument(
+        "--max-steps", type=int, default=None, metavar="N",
+        help="env steps to keep at most per task: a task whose episodes are long stops before --episodes once its "
+        "episodes hold N steps (each split its share; the episode crossing it is kept); tasks with an env only "
+        "(default: no limit)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     add_debug_flag(parser)
     return parser
@@ -76,6 +82,8 @@ def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if args.episodes < 1:
         raise UserError(f"--episodes: expected a positive number of episodes, got {args.episodes}")
+    if args.max_steps is not None and args.max_steps < 1:
+        raise UserError(f"--max-steps: expected a positive number of steps, got {args.max_steps}")
     if not 0.0 <= args.test_fraction < 1.0:
         raise UserError(f"--test-fraction: expected a value in [0, 1), got {args.test_fraction}")
     if not 0.0 <= args.action_noise <= 1.0:
@@ -119,6 +127,7 @@ def _main(argv: Sequence[str] | None) -> int:
             test_fraction=args.test_fraction,
             progress=not args.no_progress,
             action_noise=args.action_noise,
+            max_steps=args.max_steps,
         )
         print(summary.line(), flush=True)
     return 0

@@ -150,6 +150,7 @@ def collect(
     progress: bool = True,
     max_failures: int | None = None,
     action_noise: float = 0.0,
+    max_steps: int | None = None,
 ):
     """Collect ``episodes`` episodes of ``task`` into a ``datasets.DatasetDict`` (``train``, ``test``).
 
@@ -163,6 +164,9 @@ def collect(
         max_failures: episodes the policy may give up on before this fails (default ``episodes + 10``).
         action_noise: DART noise scale for the ``train`` episodes (:mod:`jat_train.noise`): the env executes a
             perturbed action, the policy's own is recorded; the ``test`` episodes are played without noise.
+        max_steps: a budget of env steps (default none): each split stops early once its episodes hold its share
+            of it (``test_fraction`` for ``test``); the episode that crosses the budget is kept, and a split that
+            should have episodes keeps at least one. Long-episode tasks then cost about what short ones do.
 
     Returns:
         The data set, with the features of :func:`jat_train.schema.features_for`.
@@ -177,6 +181,8 @@ def collect(
 
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
+    if max_steps is not None and max_steps < 1:
+        raise ValueError(f"max_steps must be >= 1, got {max_steps}")
     if task.make_env is None or task.action is None:
         raise ValueError(f"task {task.name!r} has no environment to collect episodes from")
     factory = policy_factory or task.expert
@@ -185,6 +191,7 @@ def collect(
             f"task {task.name!r} has no offline expert; give a policy factory (jat-collect --policy module:callable)"
         )
     n_train, n_test = split_sizes(episodes, test_fraction)
+    budgets = (None, None) if max_steps is None else (max_steps * (1 - test_fraction), max_steps * test_fraction)
     max_failures = episodes + 10 if max_failures is None else max_failures
     rng = np.random.default_rng(seed)
     rows: list[dict[str, Any]] = []
@@ -192,23 +199,29 @@ def collect(
     env = task.make_env()
     try:
         with tqdm(total=episodes, desc=task.name, unit="ep", disable=not progress) as bar:
-            while len(rows) < episodes:
-                noise = action_noise if len(rows) < n_train else 0.0  # the test split stays the expert's own play
-                steps = _rollout(task, env, factory, int(rng.integers(2**31 - 1)), episode=len(rows) + failures,
-                                 action_noise=noise)
-                if steps is None:
-                    failures += 1
-                    warnings.warn(
-                        f"{task.name}: the policy gave up on an episode ({failures} so far); dropped",
-                        stacklevel=2,
-                    )
-                    if failures > max_failures:
-                        raise RuntimeError(
-                            f"{task.name}: the policy gave up on {failures} episodes; stopping"
+            # the train split (played with the DART noise), then the test split (the policy's own play)
+            for split, (wanted, budget, noise) in enumerate(((n_train, budgets[0], action_noise),
+                                                             (n_test, budgets[1], 0.0))):
+                kept, steps_kept = 0, 0
+                while kept < wanted and (budget is None or kept == 0 or steps_kept < budget):
+                    steps = _rollout(task, env, factory, int(rng.integers(2**31 - 1)), episode=len(rows) + failures,
+                                     action_noise=noise)
+                    if steps is None:
+                        failures += 1
+                        warnings.warn(
+                            f"{task.name}: the policy gave up on an episode ({failures} so far); dropped",
+                            stacklevel=2,
                         )
-                    continue
-                rows.append(encode_episode(task, steps))
-                bar.update(1)
+                        if failures > max_failures:
+                            raise RuntimeError(
+                                f"{task.name}: the policy gave up on {failures} episodes; stopping"
+                            )
+                        continue
+                    rows.append(encode_episode(task, steps))
+                    kept, steps_kept = kept + 1, steps_kept + len(steps[REWARDS])
+                    bar.update(1)
+                if split == 0:
+                    n_train = kept
     finally:
         env.close()
     return split_dataset(task, rows, n_train)

@@ -253,6 +253,20 @@ def test_blockwise_attention_equals_dense_masked_attention(q_len, k_len, window,
     torch.testing.assert_close(actual, expected, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precision_attention_on_cpu_is_computed_in_fp32(dtype):
+    torch.manual_seed(4)
+    q, k, v = (torch.randn(2, 3, 20, 8) for _ in range(3))
+    exact = attention(q, k, v, None, 6, block=8)  # (B, nh, Lq, d) fp32
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # as in training: autocast on, half inputs
+        half = attention(q.to(dtype), k.to(dtype), v.to(dtype), None, 6, block=8)
+    assert half.dtype == dtype
+    # fp32 attention of the rounded inputs, then one rounding of the output
+    expected = attention(*(t.to(dtype).float() for t in (q, k, v)), None, 6, block=8).to(dtype)
+    torch.testing.assert_close(half, expected, atol=0, rtol=0)
+    torch.testing.assert_close(half.float(), exact, atol=0.1, rtol=0.05)
+
+
 def test_cache_only_fills_the_same_cache_and_computes_nothing_after(models):
     """cache_only=True leaves the cache a full forward leaves, and the next token sees the same context."""
     _, trunk = models

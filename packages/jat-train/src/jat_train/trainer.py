@@ -168,6 +168,8 @@ def train(
         logger.info("resumed from %s (step %d)", resume_from, step)
 
     amp = Amp.for_run(config, accelerator.device)
+    logger.info("precision (--mixed-precision %s): %s", config.mixed_precision,
+                "fp32" if amp.dtype is None else f"{amp.dtype} autocast, fp32 master weights")
     run_state = {"config": _jsonable(config), "tasks": [t.name for t in tasks]}
     log = RunLog(out, start=step, total=config.max_steps, enabled=accelerator.is_main_process,
                  progress=config.progress)

@@ -59,7 +59,7 @@ class TrainConfig:
         learning_rate, warmup_steps, weight_decay, adam_betas, adam_eps: AdamW and its linear schedule.
         max_grad_norm: gradient clipping (``None`` or 0: none).
         kappa: observation-loss weight; the action loss gets ``1 - kappa`` (``None``: the config's).
-        mixed_precision: ``"auto"`` (bf16 on a GPU or CPU that computes it natively, else fp32), ``"no"``, ``"bf16"``,
+        mixed_precision: ``"auto"`` (bf16 on a GPU that supports it, else fp32), ``"no"``, ``"bf16"``,
             ``"fp16"``.
         cpu: force the CPU even where an accelerator exists.
         num_threads: torch CPU threads per process (``None``: at most 2).
@@ -181,8 +181,7 @@ def build_parser():
     p.add_argument("--kappa", type=float, help="observation-loss weight; actions get 1 - kappa (default: the "
                    "model config's, 0.005)")
     p.add_argument("--mixed-precision", choices=["auto", "no", "bf16", "fp16"], default=d.mixed_precision,
-                   help="auto: bf16 on a GPU that supports it or a CPU with native bf16 (AVX512-BF16, AMX), "
-                   "else fp32 (default: %(default)s)")
+                   help="auto: bf16 on a GPU that supports it, else fp32 (default: %(default)s)")
     p.add_argument("--cpu", action="store_true", help="train on the CPU even if a GPU is present")
     p.add_argument("--num-threads", type=int, help="torch CPU threads per process (default: at most 2)")
     p.add_argument("--num-workers", type=int, default=d.num_workers,

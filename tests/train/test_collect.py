@@ -161,25 +161,6 @@ class _Frames(gym.Env):
         return self._obs(), float(action), False, self.t == 3, {}
 
 
-def test_images_are_stored_losslessly_and_random_policy():
-    from jat_train.collect import random_policy
-
-    spec = TaskSpec(
-        "toy-frames",
-        "toy",
-        (FieldSpec("image_observations", "image", (84, 84, 4), "uint8"),),
-        FieldSpec("discrete_actions", "discrete", (), "int64", n=3),
-        make_env=_Frames,
-    )
-    data = collect(spec, 1, seed=3, policy_factory=random_policy, progress=False)
-    frames = [np.asarray(img) for img in data["train"][0]["image_observations"]]
-    env = _Frames()
-    obs, _ = env.reset(seed=int(np.random.default_rng(3).integers(2**31 - 1)))
-    np.testing.assert_array_equal(frames[0], obs["image_observations"])
-    assert data["train"][0]["image_observations"][0].mode == "RGBA"
-    assert len(frames) == 3 and frames[0].shape == (84, 84, 4)
-
-
 def _toy_frames_task() -> TaskSpec:
     return TaskSpec(
         "toy-frames",
@@ -189,6 +170,19 @@ def _toy_frames_task() -> TaskSpec:
         make_env=_Frames,
         expert=lambda env: lambda obs: 1,
     )
+
+
+def test_images_are_stored_losslessly_and_random_policy():
+    from jat_train.collect import random_policy
+
+    spec = _toy_frames_task()
+    data = collect(spec, 1, seed=3, policy_factory=random_policy, progress=False)
+    frames = [np.asarray(img) for img in data["train"][0]["image_observations"]]
+    env = _Frames()
+    obs, _ = env.reset(seed=int(np.random.default_rng(3).integers(2**31 - 1)))
+    np.testing.assert_array_equal(frames[0], obs["image_observations"])
+    assert data["train"][0]["image_observations"][0].mode == "RGBA"
+    assert len(frames) == 3 and frames[0].shape == (84, 84, 4)
 
 
 def test_max_steps_stops_each_split_at_its_share():

@@ -46,4 +46,4 @@ def test_report_says_how_the_model_chose_its_actions(tmp_path):
     for choice, words in (("sample", "drawn from its softmax (temperature 0.5)"), ("argmax", "the most likely")):
         (ev / "results.json").write_text(json.dumps({**_results(), "actions": {"choice": choice, "temperature": 0.5}}))
         assert main(["--run", str(run), "--eval", str(ev), "--out", str(tmp_path / choice)]) == 0
-        assert f"The model's discrete actions: {words}." in (tmp_path / choice / "report.md").read_text()
+        assert f"The model's choices among actions: {words}." in (tmp_path / choice / "report.md").read_text()

@@ -163,10 +163,11 @@ def build_parser():
     p.add_argument("--dtype", choices=list(DTYPES), default="fp32",
                    help="weights of the model that acts (bf16: about 2x faster per action on CPU; default fp32)")
     p.add_argument("--actions", choices=["sample", "argmax"], default="sample",
-                   help="how a model chooses among discrete actions: a draw from its softmax, seeded by --seed (the "
-                   "reference JAT's get_next_action default: a policy imitated from an expert that saw more than the "
-                   "agent does not get stuck repeating its most likely action), or the most likely one; continuous "
-                   "actions are the predicted values either way (default sample)")
+                   help="how a model chooses an action it scores as a choice among n (the action codec's choose): a "
+                   "draw from the softmax, seeded by --seed (the reference JAT's get_next_action default: a policy "
+                   "imitated from an expert that saw more than the agent does not get stuck repeating its most likely "
+                   "action), or the most likely one; predicted action values are used as they are either way "
+                   "(default sample)")
     p.add_argument("--temperature", type=float, default=1.0, help="divides the logits before a draw (default 1)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--data", default=None, metavar="DIR",

@@ -188,10 +188,10 @@ def write_report(run_dir: str | os.PathLike, eval_dir: str | os.PathLike, out: s
             f"(95% CI [{_fmt(overall.get('ci_low'))}, {_fmt(overall.get('ci_high'))}])."
         )
         actions = results.get("actions")
-        if actions:  # how the model chose its discrete actions (jat-eval --actions)
+        if actions:  # how the model chose among its actions (jat-eval --actions)
             sampled = actions["choice"] == "sample"
             how = f"drawn from its softmax (temperature {actions['temperature']:g})" if sampled else "the most likely"
-            summary += f" The model's discrete actions: {how}."
+            summary += f" The model's choices among actions: {how}."
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise UserError(f"{str(results_file)!r}: malformed results ({type(exc).__name__}: {exc})") from exc
     out = Path(out)

@@ -200,8 +200,8 @@ def collect(
     try:
         with tqdm(total=episodes, desc=task.name, unit="ep", disable=not progress) as bar:
             # the train split (played with the DART noise), then the test split (the policy's own play)
-            for split, (wanted, budget, noise) in enumerate(((n_train, budgets[0], action_noise),
-                                                             (n_test, budgets[1], 0.0))):
+            kept_per_split = []
+            for wanted, budget, noise in ((n_train, budgets[0], action_noise), (n_test, budgets[1], 0.0)):
                 kept, steps_kept = 0, 0
                 while kept < wanted and (budget is None or kept == 0 or steps_kept < budget):
                     steps = _rollout(task, env, factory, int(rng.integers(2**31 - 1)), episode=len(rows) + failures,
@@ -220,8 +220,7 @@ def collect(
                     rows.append(encode_episode(task, steps))
                     kept, steps_kept = kept + 1, steps_kept + len(steps[REWARDS])
                     bar.update(1)
-                if split == 0:
-                    n_train = kept
+                kept_per_split.append(kept)
     finally:
         env.close()
-    return split_dataset(task, rows, n_train)
+    return split_dataset(task, rows, kept_per_split[0])

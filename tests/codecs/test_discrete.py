@@ -70,6 +70,15 @@ def test_small_and_large_batches_take_the_same_maths():
     long = codec.encode(ids, rew, role=OBSERVATION)
     short = torch.cat([codec.encode(ids[:, t : t + 1], rew[:, t : t + 1], role=OBSERVATION) for t in range(4)], 1)
     torch.testing.assert_close(long, short, rtol=1e-5, atol=1e-6)
+    # and the same gradients (the table path applies the ReLU to the table's rows before the look-up)
+    params, grads = (codec.shared.wte.weight, codec.reduce.weight, codec.reduce.bias), []
+    for out in (long, short):
+        for p in params:
+            p.grad = None
+        out.square().sum().backward(retain_graph=True)
+        grads.append([p.grad for p in params])
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
 
 
 def test_actions_are_token_rows_and_logits_come_from_the_head():

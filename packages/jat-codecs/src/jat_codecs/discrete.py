@@ -99,16 +99,18 @@ class DiscreteCodec(Codec):
         checks.in_range(x, self.vocab_size, field=field)
         return x
 
-    def _reduced_embedding(self, ids: torch.Tensor) -> torch.Tensor:
-        """``reduce(wte(ids))``, ``(..., H // 50)``: through a ``(vocab, H // 50)`` table when that is cheaper.
+    def _reduced_features(self, ids: torch.Tensor) -> torch.Tensor:
+        """``relu(reduce(wte(ids)))``, ``(..., H // 50)``: looked up in a ``(vocab, H // 50)`` table when cheaper.
 
-        The two are the same linear maths; the table saves the ``(B, T, 212, H)`` intermediate of long windows.
+        The two are the same maths, to the bit (the ReLU acts on each value alone, so it can act on the table's
+        rows before the look-up); the table saves the ``(B, T, 212, H)`` intermediate of long windows and the
+        ReLU's pass (and its backward) over the ``(B, T, 212, H // 50)`` result.
         """
         wte = self.shared.wte
         if ids.numel() > wte.num_embeddings:
-            table = self.reduce(wte.weight)  # (V, H // 50)
+            table = F.relu(self.reduce(wte.weight))  # (V, H // 50)
             return F.embedding(ids, table)
-        return self.reduce(wte(ids))
+        return F.relu(self.reduce(wte(ids)))
 
     def encode(self, values, rewards=None, *, role: str) -> torch.Tensor:
         """``(B, T, 212)`` observations with ``(B, T)`` rewards, or ``(B, T)`` actions -> ``(B, T, H)``."""
@@ -116,7 +118,7 @@ class DiscreteCodec(Codec):
         if role == ACTION:
             return self.shared.wte(ids)  # (B, T, H)
         r = checks.rewards(rewards, ids.shape[:2], field=self.columns[role])
-        x = F.relu(self._reduced_embedding(ids))  # (B, T, 212, H // 50)
+        x = self._reduced_features(ids)  # (B, T, 212, H // 50)
         x = self.project(x.flatten(start_dim=2))  # (B, T, H - 1)
         return torch.cat((x, r.to(x.dtype).unsqueeze(-1)), dim=-1)  # (B, T, H)
 

@@ -41,6 +41,7 @@ import time
 import numpy as np
 import torch
 from jat_core.config import JatConfig
+from jat_core.memory import keep_freed_memory
 from jat_core.model import JatModel
 from jat_core.processor import JatProcessor
 from jat_core.specs import FieldSpec, TaskSpec
@@ -157,12 +158,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed runs of ours; the fastest counts")
     parser.add_argument("--baseline-steps", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--no-keep-memory", action="store_true",
+                        help="leave glibc's malloc as it is (by default freed blocks are kept, as jat-eval does: jat_core.memory)")
     parser.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32",
                         help="weights and cache of the model that acts (bf16: half the bytes to stream per step)")
     parser.add_argument("--json", action="store_true", help="one JSON object per case")
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)
+    if not args.no_keep_memory:
+        keep_freed_memory()
     torch.manual_seed(0)
     tokenizer = build_tokenizer([" ".join(WORDS)] * 20, vocab_size=300)
     model = JatModel(JatConfig.from_preset(args.preset)).eval()

@@ -23,6 +23,7 @@ import time
 
 import torch
 from jat_core.config import JatConfig
+from jat_core.memory import keep_freed_memory
 from jat_core.model import JatModel
 
 #: the reference's fp32 training step, batch 2, 1 thread, jat-small (REFERENCE.md section 6)
@@ -65,10 +66,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cases", default="continuous,babyai,atari,text")
     parser.add_argument("--repeats", type=int, default=3, help="timed steps per precision; the fastest counts")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--no-keep-memory", action="store_true",
+                        help="leave glibc's malloc as it is (by default freed blocks are kept, as jat-train does: jat_core.memory)")
     parser.add_argument("--json", action="store_true", help="one JSON object per case")
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)
+    if not args.no_keep_memory:
+        keep_freed_memory()
     torch.manual_seed(0)
     model = JatModel(JatConfig.from_preset(args.preset)).train()
     g = torch.Generator().manual_seed(0)

@@ -230,6 +230,7 @@ def load_model(path: str, device: str | None = None, dtype: str = "fp32") -> tup
 
 def _main(argv: list[str] | None) -> int:
     from jat_core.cli import UserError, check_output_dir, check_source
+    from jat_core.memory import keep_freed_memory
     from jat_core.plugins import load_plugins
 
     from jat_train.episodes import local_path
@@ -245,6 +246,7 @@ def _main(argv: list[str] | None) -> int:
     check_output_dir(args.out, "--out")
     if args.model is not None:
         args.model = check_source(args.model, "--model")
+    keep_freed_memory()  # large tensors (a bf16 copy of a token table) reuse freed memory, no page faults
     registry = load_plugins(args.plugins)
     selected = registry.select(args.tasks)
     tasks = [t for t in selected if t.make_env is not None]

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from jat_core.memory import keep_freed_memory
 
 # re-exported (the F401 lines): names that lived here before the settings, command line, log and set-up moved out
 from jat_train import checkpoint as ckpt
@@ -107,6 +108,8 @@ def train(
     accelerator = make_accelerator(config)
     if accelerator.device.type == "cpu" or config.num_threads:
         torch.set_num_threads(config.num_threads or max(1, min(2, (os.cpu_count() or 1) // accelerator.num_processes)))
+    if accelerator.device.type == "cpu":
+        keep_freed_memory()  # a step's large tensors reuse the last step's memory instead of faulting it in anew
     set_seed(config.seed)
     registry = registry if registry is not None else load_plugins(config.plugins)
     tasks = registry.select(config.tasks)

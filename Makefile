@@ -80,14 +80,6 @@ DEMO_LR ?= 1e-3
 # MuJoCo) fewer, so that no task's step costs several times another's
 DEMO_BATCH ?= 64
 DEMO_BATCH_TOKENS ?= 3200
-# training processes (DDP over gloo, one thread each): each takes 1/DEMO_PROCS of every batch, so the recipe (the
-# windows of an update, its learning rate) is the same for any number; two processes on two cores train about 1.9x
-# faster than one (one thread per process: two threads in one process gain about 5% here)
-DEMO_PROCS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); [ $$n -ge 2 ] && echo 2 || echo 1)
-# $(call launch,N): `jat-train` on N processes (`accelerate launch`, on a free local port)
-launch = $(VENV)/bin/accelerate launch --num_processes $(1) --num_machines 1 --mixed_precision no --dynamo_backend no \
-	--cpu --main_process_port $$($(PY) -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); \
-	print(s.getsockname()[1])') -m jat_train.trainer
 comma := ,
 space := $(subst ,, )
 TASK_WORDS := $(subst $(comma),$(space),$(TASKS))
@@ -120,10 +112,10 @@ demo: setup
 	$(call collect_each,$(MUJOCO_TASKS),--episodes $(MUJOCO_EPISODES) --action-noise $(ACTION_NOISE),$(OUT)) \
 	$(call collect_each,$(TEXT_TASKS),--episodes $(TEXT_SAMPLES),$(OUT)) \
 	for p in $$pids; do wait $$p; done
-	$(call launch,$(DEMO_PROCS)) --tasks $(TASKS) --data $(OUT)/data --preset $(DEMO_PRESET) $(DEMO_MODEL) \
-		--tokenizer bpe:512 --max-steps $(DEMO_STEPS) --batch-size $$(( $(DEMO_BATCH) / $(DEMO_PROCS) )) \
-		--batch-tokens $$(( $(DEMO_BATCH_TOKENS) / $(DEMO_PROCS) )) --learning-rate $(DEMO_LR) --warmup-steps 100 \
-		--seed 0 --output-dir $(OUT)/train --save-every 500 --save-total-limit 2 --log-every 20 --num-threads 1
+	$(VENV)/bin/jat-train --tasks $(TASKS) --data $(OUT)/data --preset $(DEMO_PRESET) $(DEMO_MODEL) --tokenizer bpe:512 \
+		--max-steps $(DEMO_STEPS) --batch-size $(DEMO_BATCH) --batch-tokens $(DEMO_BATCH_TOKENS) --learning-rate $(DEMO_LR) \
+		--warmup-steps 100 --seed 0 --output-dir $(OUT)/train --save-every 500 --save-total-limit 2 --log-every 20 \
+		--num-threads 1
 	$(VENV)/bin/jat-eval --model $(OUT)/train/checkpoint-$(DEMO_STEPS) --tasks $(TASKS) \
 		--episodes $(DEMO_EPISODES) --num-envs 10 --seed 1000 --data $(OUT)/data --samples $(DEMO_SAMPLES) --out $(OUT)/eval
 	$(VENV)/bin/jat-report --run $(OUT)/train --eval $(OUT)/eval --out $(OUT)
@@ -171,10 +163,9 @@ demo-all: setup
 	$(call collect_each,$(ALL_ATARI),--episodes $(ALL_ATARI_EPISODES),$(ALL_OUT)) \
 	$(call collect_each,$(ALL_TEXT),--episodes $(ALL_TEXT_SAMPLES) $(if $(ALL_TEXT_DIR),--input-dir $(ALL_TEXT_DIR)),$(ALL_OUT)) \
 	for p in $$pids; do wait $$p; done
-	$(call launch,$(DEMO_PROCS)) --tasks $(ALL_TASKS) --data $(ALL_OUT)/data --preset tiny $(ALL_MODEL) \
-		--tokenizer bpe:1024 --max-steps $(ALL_STEPS) --batch-size $$(( $(ALL_BATCH) / $(DEMO_PROCS) )) \
-		--learning-rate $(ALL_LR) --kappa $(ALL_KAPPA) --warmup-steps 100 --seed 0 --output-dir $(ALL_OUT)/train \
-		--save-every 500 --save-total-limit 2 --log-every 20 --num-threads 1 --no-progress
+	$(VENV)/bin/jat-train --tasks $(ALL_TASKS) --data $(ALL_OUT)/data --preset tiny $(ALL_MODEL) --tokenizer bpe:1024 \
+		--max-steps $(ALL_STEPS) --batch-size $(ALL_BATCH) --learning-rate $(ALL_LR) --kappa $(ALL_KAPPA) --warmup-steps 100 --seed 0 \
+		--output-dir $(ALL_OUT)/train --save-every 500 --save-total-limit 2 --log-every 20 --num-threads 1 --no-progress
 	$(VENV)/bin/jat-eval --model $(ALL_OUT)/train/checkpoint-$(ALL_STEPS) --tasks $(ALL_TASKS) --episodes $(ALL_EVAL_EPISODES) \
 		--num-envs 10 --seed 1000 --data $(ALL_OUT)/data --samples $(ALL_EVAL_SAMPLES) --out $(ALL_OUT)/eval --no-progress
 	$(VENV)/bin/jat-report --run $(ALL_OUT)/train --eval $(ALL_OUT)/eval --out $(ALL_OUT)

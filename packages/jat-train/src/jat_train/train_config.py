@@ -135,8 +135,10 @@ def build_parser():
     d = TrainConfig()
     p = argparse.ArgumentParser(
         prog="jat-train",
-        description="Train a JAT model on the tasks of the installed plugins. Runs on one CPU or, with "
-        "`accelerate launch --num_processes N jat-train ...`, on N processes (DDP).",
+        description="Train a JAT model on the tasks of the installed plugins. Runs in one process or, with "
+        "`accelerate launch --multi_gpu --num_processes N -m jat_train.trainer ...` (GPUs, or N CPU processes "
+        "where there is no GPU) or `torchrun --standalone --nproc_per_node N -m jat_train.trainer ...`, on N "
+        "processes (DDP).",
     )
     p.add_argument("--plugins", help="comma-separated plugin names (default: all installed, or $JAT_PLUGINS)")
     p.add_argument("--tasks", help="comma-separated task and/or domain names (default: every loaded task)")

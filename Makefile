@@ -69,7 +69,11 @@ DEMO_PRESET ?= tiny
 # DEMO_MODEL
 DISCRETE_WIDTH ?= 16
 DISCRETE_HIDDEN ?= 256
-DISCRETE_SETTING = --model-config 'codec_settings={"discrete":{"reduced_size":$(DISCRETE_WIDTH),"project_hidden":$(DISCRETE_HIDDEN)}}'
+# ... and runs that mix's products in bf16 where the CPU computes bf16 natively (AVX512-BF16 or AMX): the widest
+# product of a BabyAI step, about 20% of its time saved, with the same training loss (bf16 over the whole model
+# raised it 8-15%); elsewhere in fp32
+DISCRETE_DTYPE ?= $(shell grep -q -E -w 'avx512_bf16|amx_bf16' /proc/cpuinfo 2>/dev/null && echo bfloat16 || echo float32)
+DISCRETE_SETTING = --model-config 'codec_settings={"discrete":{"reduced_size":$(DISCRETE_WIDTH),"project_hidden":$(DISCRETE_HIDDEN),"project_dtype":"$(DISCRETE_DTYPE)"}}'
 DEMO_MODEL ?= $(DISCRETE_SETTING)
 # DART (jat-collect --action-noise): the robot arms' and MuJoCo's training episodes are played with noisy actions
 # while the expert's own are recorded, so the model learns to recover; BabyAI's bot cannot replan after a random action

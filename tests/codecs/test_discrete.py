@@ -171,3 +171,32 @@ def test_project_hidden_setting_refuses_a_bad_value(bad):
     config = tiny_config(codec_settings={"discrete": {"project_hidden": bad}})
     with pytest.raises(ValueError, match=r"codec_settings\['discrete'\]\['project_hidden'\]"):
         discrete.build(config, shared_parts(config))
+
+
+def test_project_dtype_bfloat16_runs_the_projection_in_bf16_from_fp32_weights():
+    """``codec_settings["discrete"]["project_dtype"] = "bfloat16"``: the same token up to bf16 rounding, fp32 tokens
+    out, fp32 weights that get fp32 gradients; "float32" (or no setting) is the fp32 maths exactly."""
+    settings = {"reduced_size": 4, "project_hidden": 32}
+    g = torch.Generator().manual_seed(3)
+    ids, rew = torch.randint(0, VOCAB, (2, 5, 212), generator=g), torch.randn(2, 5, generator=g)
+    outs = {}
+    for dtype in (None, "float32", "bfloat16"):
+        config = tiny_config(codec_settings={"discrete": dict(settings, project_dtype=dtype)})
+        codec = discrete.build(config, shared_parts(config))
+        out = codec.encode(ids, rew, role=OBSERVATION)
+        out.square().mean().backward()
+        assert out.dtype == torch.float32
+        assert all(p.dtype == torch.float32 and p.grad.dtype == torch.float32 for p in codec.project.parameters())
+        outs[dtype] = out.detach()
+    assert torch.equal(outs[None], outs["float32"])
+    assert not torch.equal(outs[None], outs["bfloat16"])  # the products really ran in bf16
+    torch.testing.assert_close(outs["bfloat16"], outs[None], rtol=0.05, atol=0.02)
+    assert discrete.build(tiny_config(codec_settings={"discrete": {"project_dtype": "bfloat16"}}),
+                          shared_parts(tiny_config())).project_dtype == torch.bfloat16
+
+
+@pytest.mark.parametrize("bad", ["bf16", "float16", 16, True])
+def test_project_dtype_setting_refuses_a_bad_value(bad):
+    config = tiny_config(codec_settings={"discrete": {"project_dtype": bad}})
+    with pytest.raises(ValueError, match=r"codec_settings\['discrete'\]\['project_dtype'\]: expected one of"):
+        discrete.build(config, shared_parts(config))

@@ -18,6 +18,11 @@ Options (``JatConfig.codec_settings["discrete"]``):
   (default none: the reference's single ``Linear``). The single linear map can only add up what each integer says
   on its own; a hidden layer lets the token hold conjunctions (this cell holds a ball AND it is red AND the mission
   names a red ball) that a small trunk would otherwise have to untangle from a 127-feature sum.
+- ``project_dtype``, ``"bfloat16"``: the projection's matrix products (the ``212 * reduced_size`` wide one is the
+  largest product of a tiny model's BabyAI step) run under bf16 autocast from the fp32 weights, whatever precision
+  the rest of the model runs in; the token comes back in the input's dtype. On a CPU with AVX512-BF16 this made a
+  tiny model's BabyAI training step about 20% faster with the same training loss (C's four BabyAI tasks, 1500
+  steps), where bf16 autocast over the whole model raised the loss 8-15%. Default: the surrounding precision.
 
 The token table and head belong to the core (:class:`jat_core.codec.SharedParts`); this codec only owns the
 two reduction layers ``reduce`` and ``project``.
@@ -34,6 +39,8 @@ from jat_codecs import checks
 
 #: The reference divides the width by 50 before flattening the 212 embedded values.
 REDUCTION = 50
+#: ``project_dtype`` values: the dtype of the projection's products (None and "float32": the surrounding one)
+PROJECT_DTYPES = {None: None, "float32": None, "bfloat16": torch.bfloat16}
 
 
 class DiscreteCodec(Codec):
@@ -60,7 +67,12 @@ class DiscreteCodec(Codec):
     action_unit = "logits (n)"
 
     def __init__(
-        self, shared: SharedParts, num_values: int, reduced_size: int | None = None, project_hidden: int | None = None
+        self,
+        shared: SharedParts,
+        num_values: int,
+        reduced_size: int | None = None,
+        project_hidden: int | None = None,
+        project_dtype: str | None = None,
     ) -> None:
         super().__init__()
         hidden = shared.wte.embedding_dim
@@ -71,6 +83,13 @@ class DiscreteCodec(Codec):
         _positive(reduced_size, "reduced_size")
         if project_hidden is not None:
             _positive(project_hidden, "project_hidden")
+        if project_dtype not in PROJECT_DTYPES:
+            raise ValueError(
+                f"codec_settings['discrete']['project_dtype']: expected one of {sorted(k for k in PROJECT_DTYPES if k)}"
+                f", got {project_dtype!r}"
+            )
+        #: the dtype the projection's matrix products run in (None: the surrounding one)
+        self.project_dtype = PROJECT_DTYPES[project_dtype]
         self.shared = shared
         self.num_values = num_values
         self.reduce = nn.Linear(hidden, reduced_size)  # reference: multi_discrete_encoder.1
@@ -119,7 +138,12 @@ class DiscreteCodec(Codec):
             return self.shared.wte(ids)  # (B, T, H)
         r = checks.rewards(rewards, ids.shape[:2], field=self.columns[role])
         x = self._reduced_features(ids)  # (B, T, 212, H // 50)
-        x = self.project(x.flatten(start_dim=2))  # (B, T, H - 1)
+        x = x.flatten(start_dim=2)  # (B, T, 212 * H // 50)
+        if self.project_dtype is None:
+            x = self.project(x)  # (B, T, H - 1)
+        else:  # the products in project_dtype, from fp32 weights; the token in the input's dtype
+            with torch.autocast(x.device.type, dtype=self.project_dtype):
+                x = self.project(x).to(x.dtype)  # (B, T, H - 1)
         return torch.cat((x, r.to(x.dtype).unsqueeze(-1)), dim=-1)  # (B, T, H)
 
     def decode(self, hidden: torch.Tensor, *, role: str, size: int | None = None) -> torch.Tensor:
@@ -164,11 +188,13 @@ def _positive(value, option: str) -> None:
 def build(config, shared: SharedParts) -> DiscreteCodec:
     """Codec factory: uses the shared token table and head, owns the reduction layers
     (``codec_settings["discrete"]``: ``reduced_size``, features per integer, default ``H // 50``; ``project_hidden``,
-    an optional hidden layer before the token, default none)."""
+    an optional hidden layer before the token, default none; ``project_dtype``, ``"bfloat16"`` to run the
+    projection's products in bf16, default the surrounding precision)."""
     max_value = checks.config_int(config, "discrete", "max_discrete_value")
     return DiscreteCodec(
         shared,
         max_value,
         config.codec_setting("discrete", "reduced_size", None),
         config.codec_setting("discrete", "project_hidden", None),
+        config.codec_setting("discrete", "project_dtype", None),
     )

@@ -290,7 +290,6 @@ def test_a_domain_without_strings_trains_offline_with_the_default_tokenizer(tmp_
     assert agent.act(obs, 0.0).shape == tasks[0].action.shape
 
 
-
 def test_auto_precision_is_fp32_on_a_cpu(tmp_path):
     from jat_train import run_setup
 

@@ -133,6 +133,19 @@ def text_table(results: dict) -> str:
                   "continuation):", ""]
         lines += [f"- {name}: {e['prompt']!r} -> {e['completion']!r} / {e.get('sampled', '')!r} / {e['reference']!r}"
                   for name, e in examples]
+    written = {name: r["completion_words"] for name, r in tasks.items() if r.get("completion_words")}
+    if written:
+        lines += ["", "How much the completions read like the task's text (words from each prompt's last word on, "
+                  "against the training split's; the unigram baseline's tokens and the held-out text's own "
+                  "continuation after the same prompts bracket them):", "",
+                  "| task | prompts | written by | words | known words | known word pairs |",
+                  "|---|---:|---|---:|---:|---:|"]
+        for name, w in written.items():
+            for kind, label in (("greedy", "model, greedy"), ("sampled", "model, sampled"),
+                                ("unigram", "unigram baseline"), ("reference", "held-out text")):
+                s = w[kind]
+                lines.append(f"| {name} | {w['prompts']} | {label} | {s['words']} | {_fmt(s['known_words'])} | "
+                             f"{_fmt(s['known_pairs'])} |")
     captions = {name: r["caption"] for name, r in tasks.items() if r.get("caption")}
     if captions:
         lines += ["", "| task | held-out images | exact captions | chance | most frequent caption | word accuracy | "

@@ -7,6 +7,9 @@ For each such task with a ``test`` split under ``DIR/<task>/`` (``jat-collect`` 
   them; the other fields of a sample, an image's patches, go first), against the **unigram baseline**: the
   same tokens scored by their add-one-smoothed frequencies in the training split. A model that learned more than
   word frequencies is well below it.
+- for tasks whose sample is a text alone, **completions** of held-out texts and how much they read like the task's
+  text: the share of known words and of known pairs of words, against the unigram baseline's and the held-out
+  text's own (:mod:`jat_train.completions`).
 - for tasks whose sample is an image and a text (captioning), **caption accuracy**: ``model.caption(image)`` on
   each held-out image, its words compared with the reference caption's (``exact``: every word right;
   ``word_accuracy``: the share of words right, after the prompt), against what guessing gives: ``chance`` (one
@@ -22,7 +25,6 @@ Nothing here knows a modality beyond the field specs: the string field is the te
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -34,13 +36,13 @@ from jat_core.sequence import window_bounds
 from jat_core.specs import PNG_STORAGE, STRING_STORAGE, FieldSpec, TaskSpec
 
 from jat_train.batches import collate
+from jat_train.completions import completion_scores, words
 from jat_train.episodes import load_local, local_path
 from jat_train.sources import DataError
 from jat_train.windows import Window, tokenize_sample
 
 #: held-out samples scored per task by default
 DEFAULT_SAMPLES = 200
-_WORD = re.compile(r"\w+")
 
 
 def text_field(task: TaskSpec) -> FieldSpec:
@@ -149,11 +151,6 @@ def perplexity(model: Any, tokenizer: Any, task: TaskSpec, rows: Sequence[dict],
             "unigram_cross_entropy": uce, "unigram_perplexity": math.exp(uce)}
 
 
-def words(text: str) -> list[str]:
-    """The lower-cased words of a text (punctuation dropped)."""
-    return _WORD.findall(text.lower())
-
-
 def common_prefix(texts: Sequence[str]) -> list[str]:
     """The words every text starts with."""
     split = [words(t) for t in texts]
@@ -216,27 +213,6 @@ def caption_accuracy(model: Any, tokenizer: Any, task: TaskSpec, rows: Sequence[
     }
 
 
-def completions(model: Any, tokenizer: Any, texts: Sequence[str], *, prompt_words: int = 8,
-                new_tokens: int = 24) -> list[dict[str, str]]:
-    """``model.complete()`` after the first ``prompt_words`` words of each held-out text, greedy (no 3-gram twice,
-    repetition penalty 1.2: without them a small model's greedy text soon loops on a character or blank lines) and
-    sampled (temperature 0.7, top-k 20, a generator seeded 0: the same text each time), beside what the text really
-    says next: ``[{"prompt", "completion", "sampled", "reference"}]``."""
-    out = []
-    for text in texts:
-        split = text.split()
-        if len(split) <= prompt_words:
-            continue
-        prompt = " ".join(split[:prompt_words])
-        completion = model.complete(prompt, max_new_tokens=new_tokens, tokenizer=tokenizer, no_repeat_ngram_size=3,
-                                    repetition_penalty=1.2)
-        sampled = model.complete(prompt, max_new_tokens=new_tokens, tokenizer=tokenizer, do_sample=True,
-                                 temperature=0.7, top_k=20, generator=torch.Generator().manual_seed(0))
-        reference = " ".join(split[prompt_words : prompt_words + 2 * len(completion.split()) + 4])
-        out.append({"prompt": prompt, "completion": completion, "sampled": sampled, "reference": reference})
-    return out
-
-
 def text_task_scores(model: Any, tokenizer: Any, tasks: Sequence[TaskSpec], data: str,
                      *, samples: int = DEFAULT_SAMPLES) -> dict[str, dict[str, Any]]:
     """Scores of every task without actions on its local held-out data, by task name (see the module docstring).
@@ -266,6 +242,8 @@ def text_task_scores(model: Any, tokenizer: Any, tasks: Sequence[TaskSpec], data
         if image_field(task) is not None:
             scores["caption"] = caption_accuracy(model, tokenizer, task, list(rows), train_texts)
         elif len(task.observation) == 1:
-            scores["completions"] = completions(model, tokenizer, [str(r[name]) for r in rows.select(range(min(3, len(rows))))])
+            written = completion_scores(model, tokenizer, [str(t) for t in rows[name]], train_texts, unigram)
+            scores["completions"] = written.pop("examples")
+            scores["completion_words"] = written
         out[task.name] = scores
     return out

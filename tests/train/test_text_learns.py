@@ -57,6 +57,10 @@ def test_text_and_captions_learn(tmp_path):
     assert caption["exact"] > max(3 * caption["chance"], 2 * caption["majority_exact"]), caption
     assert caption["word_accuracy"] > caption["majority_word_accuracy"] + 0.1, caption
     assert [c["prompt"] for c in text["completions"]] and all(c["completion"] for c in text["completions"])
+    # its completions are spelled better than tokens drawn by their frequencies (and not better than real text)
+    written = text["completion_words"]
+    assert written["prompts"] == 20 and written["greedy"]["words"] > 20, written
+    assert written["unigram"]["known_words"] + 0.1 < written["greedy"]["known_words"], written
 
     # jat-eval scores them from the saved model, jat-report shows them
     out = tmp_path / "eval"

@@ -74,4 +74,4 @@ def test_completion_scores_bracket_the_model_between_unigram_and_held_out_text(t
         "samples": 2, "tokens": 10, "perplexity": 5.0, "unigram_perplexity": 20.0,
         "completions": scores["examples"], "completion_words": {k: v for k, v in scores.items() if k != "examples"}}}})
     assert "| text-local | 1 | model, greedy | 5 | 1.000 | 0.500 |" in table
-    assert "| held-out text |" in table and "| unigram baseline |" in table
+    assert "| held-out continuation |" in table and "| unigram baseline |" in table

@@ -135,14 +135,14 @@ def text_table(results: dict) -> str:
                   for name, e in examples]
     written = {name: r["completion_words"] for name, r in tasks.items() if r.get("completion_words")}
     if written:
-        lines += ["", "How much the completions read like the task's text (words from each prompt's last word on, "
-                  "against the training split's; the unigram baseline's tokens and the held-out text's own "
-                  "continuation after the same prompts bracket them):", "",
+        lines += ["", "How the completions' words compare with the training split's (from each prompt's last word on; "
+                  "the unigram baseline's tokens and each held-out sample's own continuation after the same "
+                  "prompts bracket them):", "",
                   "| task | prompts | written by | words | known words | known word pairs |",
                   "|---|---:|---|---:|---:|---:|"]
         for name, w in written.items():
             for kind, label in (("greedy", "model, greedy"), ("sampled", "model, sampled"),
-                                ("unigram", "unigram baseline"), ("reference", "held-out text")):
+                                ("unigram", "unigram baseline"), ("reference", "held-out continuation")):
                 s = w[kind]
                 lines.append(f"| {name} | {w['prompts']} | {label} | {s['words']} | {_fmt(s['known_words'])} | "
                              f"{_fmt(s['known_pairs'])} |")

@@ -89,7 +89,7 @@ def test_results_without_normalised_scores_still_report(dirs):
                "all": {"iqm": None, "ci_low": None, "ci_high": None}}
     (dirs / "eval" / "results.json").write_text(json.dumps(results))
     assert main(["--run", str(dirs / "run"), "--eval", str(dirs / "eval"), "--out", str(dirs / "report")]) == 0
-    assert "IQM: **n/a**" in (dirs / "report" / "report.md").read_text()
+    assert "IQM (published JAT constants): **n/a**" in (dirs / "report" / "report.md").read_text()
     assert not [p for p in os.listdir(dirs / "report") if p.startswith(".tmp-")]
 
 

@@ -118,6 +118,9 @@ class Scores:
     human: float | None = None
     random_std: float | None = None
     expert_std: float | None = None
+    #: where ``random`` and ``expert`` come from, and how the expert that makes local data differs (reports show it
+    #: beside expert-normalised scores)
+    source: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("random", "expert"):

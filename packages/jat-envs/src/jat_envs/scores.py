@@ -11,6 +11,7 @@ such a task gets no scores (``None``): its returns are reported raw, and it is l
 from __future__ import annotations
 
 import csv
+import dataclasses
 import functools
 import io
 from importlib import resources
@@ -46,13 +47,19 @@ def load_scores() -> dict[str, Scores | None]:
     return out
 
 
-def scores_for(task: str) -> Scores | None:
+def scores_for(task: str, source: str | None = None) -> Scores | None:
     """The reference scores of one task (``None`` when they cannot normalise, see the module docstring).
+
+    Args:
+        task: the task name.
+        source: a note on where the constants come from and how this package's local expert differs
+            (:attr:`jat_core.specs.Scores.source`).
 
     Raises:
         KeyError: the task has no row in the reference table.
     """
     try:
-        return load_scores()[task]
+        scores = load_scores()[task]
     except KeyError:
         raise KeyError(f"no reference scores for task {task!r} in jat_envs/data/{_CSV}") from None
+    return scores if scores is None or source is None else dataclasses.replace(scores, source=source)

@@ -17,7 +17,6 @@ import numpy as np
 from jat_core.specs import TaskSpec
 
 from jat_train.data import REWARDS, DataError, LocalEpisodes, open_episodes
-from jat_train.scores import iqm
 
 
 def data_return(task: TaskSpec, data: str) -> float | None:
@@ -45,16 +44,20 @@ def data_normalize(value: float, data_mean: float | None, random: float | None) 
 
 
 def add_data_scores(results: dict[str, Any], tasks: Sequence[TaskSpec], data: str) -> dict[str, Any]:
-    """Add ``data_mean`` and ``data_normalized`` to each task of a ``jat-eval`` results dict, and
-    ``data_normalized_iqm`` (over tasks) to each domain and to ``all``; returns ``results`` (changed in place).
+    """Add ``data_mean`` and ``data_normalized`` (of the mean return) to each task of a ``jat-eval`` results dict,
+    and to each domain and to ``all`` the aggregates of the per-episode data-normalised returns, keys prefixed
+    ``data_normalized_`` (:func:`jat_train.results.aggregate_intervals`: ``data_normalized_iqm`` is the paper's
+    way, ``data_normalized_task_mean_iqm`` the IQM of per-task means); returns ``results`` (changed in place).
 
     Args:
         results: what :func:`jat_train.evaluate.evaluate` returned.
         tasks: the evaluated tasks.
         data: the local data root the model was trained on.
     """
+    from jat_train.results import aggregate_intervals
+
     by_name = {t.name: t for t in tasks}
-    per_domain: dict[str, list[float]] = {}
+    per_domain: dict[str, list[list[float]]] = {}
     for name, entry in results["tasks"].items():
         task = by_name.get(name)
         if task is None:
@@ -64,10 +67,20 @@ def add_data_scores(results: dict[str, Any], tasks: Sequence[TaskSpec], data: st
         entry["data_mean"] = mean
         entry["data_normalized"] = data_normalize(entry["mean"], mean, random)
         if entry["data_normalized"] is not None:
-            per_domain.setdefault(task.domain, []).append(entry["data_normalized"])
-    for domain, values in per_domain.items():
+            episodes = [data_normalize(r, mean, random) for r in entry.get("episode_returns", [entry["mean"]])]
+            per_domain.setdefault(task.domain, []).append(episodes)
+    reps, seed = _bootstrap_settings(results)
+    for domain, per_task in per_domain.items():
         if domain in results["domains"]:
-            results["domains"][domain]["data_normalized_iqm"] = float(iqm(values))
-    every = [v for values in per_domain.values() for v in values]
-    results["all"]["data_normalized_iqm"] = float(iqm(every)) if every else None
+            results["domains"][domain].update(aggregate_intervals(per_task, reps, seed, prefix="data_normalized_"))
+    every = [s for per_task in per_domain.values() for s in per_task]
+    results["all"].update(aggregate_intervals(every, reps, seed, prefix="data_normalized_"))
     return results
+
+
+def _bootstrap_settings(results: dict[str, Any]) -> tuple[int, int]:
+    """The bootstrap's replicates and seed that made ``results``' other intervals (defaults when absent)."""
+    from jat_train.scores import DEFAULT_REPS
+
+    boot = results.get("bootstrap", {})
+    return int(boot.get("reps", DEFAULT_REPS)), int(boot.get("seed", 0))

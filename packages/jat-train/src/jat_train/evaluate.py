@@ -33,7 +33,6 @@ from tqdm.auto import tqdm
 # re-exported (the F401 lines): names that lived here before the rollouts and the results moved out
 from jat_train.policies import BatchPolicy, PolicyLike, make_policy  # noqa: F401
 from jat_train.results import (  # noqa: F401
-    _interval,
     _task_line,
     policy_name,
     summarize,

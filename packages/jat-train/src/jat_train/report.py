@@ -95,24 +95,102 @@ def plot_task_curves(records: list[dict], out: str | os.PathLike, smooth: int = 
     return str(out)
 
 
+def task_domains(results: dict) -> dict[str, str]:
+    """Task name -> domain, from a results dict (tasks without an env are their own group)."""
+    out = {name: r.get("domain", name) for name, r in results.get("tasks", {}).items()}
+    out.update({name: r.get("domain", name) for name, r in (results.get("text_tasks") or {}).items()})
+    return out
+
+
+def plot_domain_curves(records: list[dict], domains: dict[str, str], out: str | os.PathLike, smooth: int = 10) -> str:
+    """One panel per domain: each of its tasks' action loss against the step (moving average over that task's
+    records); returns the PNG path. Tasks missing from ``domains`` form their own panel."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    by_domain: dict[str, dict[str, list[tuple[int, float]]]] = {}
+    for r in records:
+        task = str(r.get("task", ","))
+        if r.get("action_loss") is not None and "," not in task:
+            by_domain.setdefault(domains.get(task, task), {}).setdefault(task, []).append((r["step"], r["action_loss"]))
+    n = max(1, len(by_domain))
+    cols = min(3, n)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
+    for ax, (domain, tasks) in zip(axes.flat, sorted(by_domain.items())):
+        for points in tasks.values():
+            steps, y = np.array(points, dtype=float).T
+            k = max(1, min(smooth, len(y)))
+            ax.plot(steps[k - 1 :], np.convolve(y, np.ones(k) / k, mode="valid"), linewidth=0.8, alpha=0.7)
+        ax.set_yscale("log")
+        ax.set_title(f"{domain} ({len(tasks)} tasks)", fontsize=9)
+        ax.set_xlabel("optimisation step", fontsize=8)
+        ax.set_ylabel("action loss", fontsize=8)
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(by_domain):]:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return str(out)
+
+
 def score_table(results: dict) -> str:
-    """A Markdown table of per-task and per-domain scores from a ``results.json`` dict (with the data's return
-    and the data-normalised score when ``jat-eval --data`` added them)."""
+    """Markdown tables of per-task and per-domain scores from a ``results.json`` dict (with the data's return
+    and the data-normalised scores when ``jat-eval --data`` added them, which then lead).
+
+    Every column names its normalisation: *data-normalised* against the mean return of the local episodes the
+    model imitated, *expert-normalised* against the published JAT reference returns (random and expert); the
+    aggregates are the paper's IQM (over the episodes x tasks matrix) and, labelled, the IQM of per-task means.
+    """
     data = any("data_normalized" in r for r in results["tasks"].values())
-    head = "| task | episodes | mean return | std | expert-normalised |" + (
-        " data return | data-normalised |" if data else "")
-    lines = [head, "|---|---:|---:|---:|---:|" + ("---:|---:|" if data else "")]
+    head = "| task | episodes | mean return | std |" + (" data return | data-normalised |" if data else "")
+    lines = [head + " expert-normalised |", "|---|---:|---:|---:|" + ("---:|---:|" if data else "") + "---:|"]
     for name, r in results["tasks"].items():
-        row = f"| {name} | {r['episodes']} | {r['mean']:.3f} | {r['std']:.3f} | {_fmt(r.get('normalized'))} |"
+        row = f"| {name} | {r['episodes']} | {r['mean']:.3f} | {r['std']:.3f} |"
         if data:
             row += f" {_fmt(r.get('data_mean'))} | {_fmt(r.get('data_normalized'))} |"
-        lines.append(row)
-    lines += ["", "| domain | IQM | 95% CI |" + (" data-normalised IQM |" if data else ""),
-              "|---|---:|---|" + ("---:|" if data else "")]
+        lines.append(row + f" {_fmt(r.get('normalized'))} |")
+    kinds = (["data_normalized_"] if data else []) + [""]
+    label = {"data_normalized_": "data-normalised", "": "expert-normalised"}
+    head = "| domain | tasks |" + "".join(f" {label[k]} IQM [95% CI] | {label[k]}, IQM of task means |" for k in kinds)
+    lines += ["", head, "|---|---:|" + "---:|---:|" * len(kinds)]
     for name, d in list(results["domains"].items()) + [("**all**", results["all"])]:
-        row = f"| {name} | {_fmt(d.get('iqm'))} | [{_fmt(d.get('ci_low'))}, {_fmt(d.get('ci_high'))}] |"
-        lines.append(row + (f" {_fmt(d.get('data_normalized_iqm'))} |" if data else ""))
+        row = f"| {name} | {d.get('num_tasks', '')} |"
+        for k in kinds:
+            row += f" {_interval(d, k)} | {_interval(d, k + 'task_mean_')} |"
+        lines.append(row)
     return "\n".join(lines)
+
+
+def _interval(agg: dict, prefix: str) -> str:
+    """``"0.812 [0.790, 0.833]"`` from ``agg``'s ``{prefix}iqm``, ``{prefix}ci_low``, ``{prefix}ci_high``."""
+    point = agg.get(f"{prefix}iqm")
+    if point is None:
+        return "n/a"
+    return f"{point:.3f} [{_fmt(agg.get(f'{prefix}ci_low'))}, {_fmt(agg.get(f'{prefix}ci_high'))}]"
+
+
+def score_sources(results: dict) -> str:
+    """Markdown notes on where each domain's expert-normalising constants come from and how the local experts
+    differ (``results["domains"][d]["expert_scores_source"]``, from the task plugins); empty when none says."""
+    notes = [(d, a["expert_scores_source"]) for d, a in results["domains"].items() if a.get("expert_scores_source")]
+    return "\n".join(f"- {d}: {note}" for d, note in notes)
+
+
+def headline(results: dict) -> str:
+    """One sentence with the overall aggregate: data-normalised first where ``jat-eval --data`` added it (it says
+    whether the model learnt its data), then the expert-normalised one (published constants)."""
+    overall = results["all"]
+    parts = []
+    if overall.get("data_normalized_iqm") is not None:
+        parts.append(f"Overall data-normalised IQM: **{_interval(overall, 'data_normalized_')}**")
+    parts.append(f"expert-normalised IQM (published JAT constants): **{_interval(overall, '')}**")
+    text = "; ".join(parts)
+    return text[0].upper() + text[1:] + " (the paper's IQM over the episodes x tasks matrix, 95% CI)."
 
 
 def text_table(results: dict) -> str:
@@ -196,10 +274,8 @@ def write_report(run_dir: str | os.PathLike, eval_dir: str | os.PathLike, out: s
     try:
         table = score_table(results)
         texts = text_table(results)
-        summary = (
-            f"Overall expert-normalised IQM: **{_fmt(overall.get('iqm'))}** "
-            f"(95% CI [{_fmt(overall.get('ci_low'))}, {_fmt(overall.get('ci_high'))}])."
-        )
+        summary = headline(results)
+        sources = score_sources(results)
         actions = results.get("actions")
         if actions:  # how the model chose among its actions (jat-eval --actions)
             sampled = actions["choice"] == "sample"
@@ -211,11 +287,12 @@ def write_report(run_dir: str | os.PathLike, eval_dir: str | os.PathLike, out: s
     out.mkdir(parents=True, exist_ok=True)
     _atomic(out / "learning_curve.png", lambda tmp: plot_learning_curve(records, tmp))
     _atomic(out / "task_curves.png", lambda tmp: plot_task_curves(records, tmp))
+    _atomic(out / "domain_curves.png", lambda tmp: plot_domain_curves(records, task_domains(results), tmp))
     if Path(eval_dir).resolve() != out.resolve():
         _atomic(out / "results.json", lambda tmp: shutil.copyfile(results_file, tmp))
         for png in Path(eval_dir).glob("*.png"):
             _atomic(out / png.name, lambda tmp, png=png: shutil.copyfile(png, tmp))
-    plots = sorted(p.name for p in out.glob("*.png") if p.name not in ("learning_curve.png", "task_curves.png"))
+    plots = sorted(p.name for p in out.glob("*.png") if p.name not in ("learning_curve.png", "task_curves.png", "domain_curves.png"))
     text = [
         "# JAT run report",
         "",
@@ -226,12 +303,15 @@ def write_report(run_dir: str | os.PathLike, eval_dir: str | os.PathLike, out: s
         "",
         table,
         "",
+        *(["Where the expert-normalising constants come from:", "", sources, ""] if sources else []),
         *(["## Text and captions (held-out data)", "", texts, ""] if texts else []),
         "## Learning curve",
         "",
         "![learning curve](learning_curve.png)",
         "",
         "![learning curve per task](task_curves.png)",
+        "",
+        "![learning curves per domain](domain_curves.png)",
         "",
         "## Plots",
         "",

@@ -3,7 +3,8 @@
 :func:`summarize` turns per-episode returns into the results dict: per task the raw mean and std (population)
 of the episode returns, the expert-normalised score of the mean, the human-normalised score where the task's
 spec has a human score, and the number of episodes (:func:`task_scores`); per domain and over all tasks the IQM
-of the per-task normalised scores with a 95% stratified bootstrap interval (:mod:`jat_train.scores`).
+of the normalised scores, the paper's way (over the episodes x tasks matrix) and over per-task means, each with a
+95% stratified bootstrap interval (:func:`aggregate_intervals`).
 :func:`write_report_files` writes ``results.json`` and the plots.
 """
 
@@ -18,7 +19,7 @@ import numpy as np
 from jat_core.specs import TaskSpec
 
 from jat_train.policies import PolicyLike
-from jat_train.scores import DEFAULT_REPS, stratified_bootstrap_iqm
+from jat_train.scores import DEFAULT_REPS, episode_bootstrap_iqm, stratified_bootstrap_iqm
 
 
 def task_scores(task: TaskSpec, returns: Sequence[float]) -> dict[str, Any]:
@@ -42,10 +43,31 @@ def task_scores(task: TaskSpec, returns: Sequence[float]) -> dict[str, Any]:
     return out
 
 
-def _interval(per_task: list[list[float]], reps: int, seed: int) -> dict[str, float | None]:
+def aggregate_intervals(per_task: list[list[float]], reps: int, seed: int, prefix: str = "") -> dict[str, Any]:
+    """Both aggregates of some tasks' per-episode normalised scores, as results keys.
+
+    Args:
+        per_task: per task, its episodes' normalised scores.
+        reps: bootstrap replicates.
+        seed: seed of the bootstrap.
+        prefix: put before every key (``"human_"``, ``"data_normalized_"``).
+
+    Returns:
+        ``{prefix}iqm``, ``{prefix}ci_low``, ``{prefix}ci_high``: the paper's aggregate (IQM of the episodes x
+        tasks matrix, :func:`jat_train.scores.episode_bootstrap_iqm`; ``None`` when the tasks have different
+        numbers of episodes or there are none), and ``{prefix}task_mean_iqm`` / ``_ci_low`` / ``_ci_high``: the
+        IQM of the per-task means (:func:`jat_train.scores.stratified_bootstrap_iqm`).
+    """
+    keys = ("iqm", "ci_low", "ci_high")
+    out: dict[str, Any] = {f"{prefix}{k}": None for k in keys}
+    out.update({f"{prefix}task_mean_{k}": None for k in keys})
     if not per_task:
-        return {"iqm": None, "ci_low": None, "ci_high": None}
-    return stratified_bootstrap_iqm(per_task, reps=reps, seed=seed).as_dict()
+        return out
+    if len({len(s) for s in per_task}) == 1:
+        out.update({f"{prefix}{k}": v for k, v in episode_bootstrap_iqm(per_task, reps=reps, seed=seed).as_dict().items()})
+    per_task_mean = stratified_bootstrap_iqm(per_task, reps=reps, seed=seed).as_dict()
+    out.update({f"{prefix}task_mean_{k}": v for k, v in per_task_mean.items()})
+    return out
 
 
 def summarize(
@@ -64,9 +86,10 @@ def summarize(
         reps: bootstrap replicates.
 
     Returns:
-        ``{"tasks": {name: {...}}, "domains": {domain: {"iqm", "ci_low", "ci_high", "num_tasks"}},
-        "all": {...}, "bootstrap": {...}}``. Aggregates are over tasks with reference scores; where some tasks
-        have a human score, ``human_iqm``/``human_ci_low``/``human_ci_high`` aggregate those the same way.
+        ``{"tasks": {name: {...}}, "domains": {domain: {...aggregates, "num_tasks"}}, "all": {...},
+        "bootstrap": {...}}`` with the aggregates of :func:`aggregate_intervals` over the expert-normalised
+        scores of tasks with reference scores; where some tasks have a human score, the same keys prefixed
+        ``human_`` aggregate those.
     """
     by_name = {t.name: t for t in tasks}
     results: dict[str, Any] = {"tasks": {}, "domains": {}, "all": {}}
@@ -81,12 +104,11 @@ def summarize(
                 human[name] = [task.scores.human_normalize(x) for x in r]
 
     def aggregate(names: list[str]) -> dict[str, Any]:
-        out: dict[str, Any] = _interval([norm[n] for n in names if n in norm], reps, seed)
+        out = aggregate_intervals([norm[n] for n in names if n in norm], reps, seed)
         out["num_tasks"] = sum(n in norm for n in names)
         humans = [human[n] for n in names if n in human]
         if humans:
-            h = _interval(humans, reps, seed)
-            out.update({f"human_{key}": v for key, v in h.items()})
+            out.update(aggregate_intervals(humans, reps, seed, prefix="human_"))
         return out
 
     domains: dict[str, list[str]] = {}
@@ -95,13 +117,17 @@ def summarize(
     for domain, names in domains.items():
         if any(n in norm for n in names):
             results["domains"][domain] = aggregate(names)
+            sources = [by_name[n].scores.source for n in names if by_name[n].scores is not None]
+            if any(sources):
+                results["domains"][domain]["expert_scores_source"] = next(s for s in sources if s)
     results["all"] = aggregate(list(returns))
     results["bootstrap"] = {
         "reps": reps,
         "confidence": 0.95,
         "seed": seed,
-        "method": "IQM over tasks of per-task mean normalised return; percentile CI of a bootstrap that "
-        "resamples each task's episodes with replacement (stratified by task)",
+        "method": "iqm: the paper's (rliable's) IQM of the episodes x tasks matrix of normalised returns; "
+        "task_mean_iqm: IQM over tasks of each task's mean normalised return; both with the percentile CI of a "
+        "bootstrap that resamples each task's episodes with replacement (stratified by task)",
     }
     return results
 

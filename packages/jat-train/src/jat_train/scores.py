@@ -1,19 +1,21 @@
 """Aggregate scores: interquartile mean (IQM) with a 95% stratified bootstrap confidence interval.
 
-This is the aggregate the JAT paper reports (rliable's method, Agarwal et al. 2021), written with numpy and
-``scipy.stats.trim_mean``:
+Two aggregates, both written with numpy and ``scipy.stats.trim_mean``:
 
-- Point estimate: for each task, the mean of its episodes' normalised returns; then the IQM over tasks of
-  these per-task means (``trim_mean(x, 0.25)``: the mean of the middle 50%).
-- Confidence interval: a stratified bootstrap. Each replicate resamples, **within each task** (the strata),
-  that task's episodes with replacement, as many as it has; recomputes each task's mean; then takes the IQM
-  over tasks. The interval is the 2.5th and 97.5th percentiles of the replicates (the percentile method,
-  rliable's default). The set of tasks is never resampled: the interval says how much the score would move
-  with other evaluation episodes of the same tasks.
+- :func:`episode_bootstrap_iqm`, **the paper's**: the reference JAT evaluation hands rliable (Agarwal et al.
+  2021) an (episodes x tasks) matrix of normalised returns; ``metrics.aggregate_iqm`` trims the *flattened*
+  matrix (``trim_mean(x, 0.25, axis=None)``: the mean of the middle 50% of all episodes of all tasks), and
+  ``library.get_interval_estimates`` draws a stratified bootstrap: each replicate resamples, within each task
+  (the strata), that task's episodes with replacement; the interval is the 2.5th and 97.5th percentiles of the
+  replicates (the percentile method). rliable itself does not install on today's stack (its ``arch``
+  dependency fails to import with pandas 2), so this is our own code; tests/train/test_scores_rliable.py shows it
+  gives rliable's numbers on fixed matrices.
+- :func:`stratified_bootstrap_iqm`, the **per-task-mean IQM**: each task's episodes are first averaged, then
+  the IQM is taken over tasks (the same stratified resampling for the interval). It weighs every task once,
+  whatever its spread; results label it ``task_mean_iqm``.
 
-rliable itself takes a (runs x tasks) matrix and trims the flattened matrix; here the "runs" of a task are
-its evaluation episodes, which are summarised by their mean first (as the paper's per-task normalised score),
-so that a domain's IQM is the IQM of the per-task scores the paper tabulates.
+The set of tasks is never resampled: the interval says how much the score would move with other evaluation
+episodes of the same tasks.
 """
 
 from __future__ import annotations
@@ -64,7 +66,7 @@ def stratified_bootstrap_iqm(
     confidence: float = 0.95,
     seed: int = 0,
 ) -> Interval:
-    """IQM over tasks of the per-task mean score, with a stratified bootstrap confidence interval.
+    """Per-task-mean IQM: the IQM over tasks of each task's mean score, with a stratified bootstrap interval.
 
     Args:
         scores_per_task: one sequence of per-episode (normalised) scores per task; tasks may have different
@@ -79,18 +81,7 @@ def stratified_bootstrap_iqm(
     Raises:
         ValueError: no task, a task with no episode, a non-finite score, or bad ``reps``/``confidence``.
     """
-    if len(scores_per_task) == 0:
-        raise ValueError("stratified_bootstrap_iqm: expected at least one task, got none")
-    if not isinstance(reps, int) or reps <= 0:
-        raise ValueError(f"stratified_bootstrap_iqm: reps must be a positive int, got {reps!r}")
-    if not 0 < confidence < 1:
-        raise ValueError(f"stratified_bootstrap_iqm: confidence must be in (0, 1), got {confidence!r}")
-    tasks = [np.asarray(s, dtype=np.float64).reshape(-1) for s in scores_per_task]
-    for t, s in enumerate(tasks):
-        if s.size == 0:
-            raise ValueError(f"stratified_bootstrap_iqm: task {t} has no episode scores")
-        if not np.isfinite(s).all():
-            raise ValueError(f"stratified_bootstrap_iqm: task {t} has non-finite scores: {s}")
+    tasks = _checked_tasks(scores_per_task, reps, confidence, "stratified_bootstrap_iqm")
 
     point = iqm([s.mean() for s in tasks])
     rng = np.random.default_rng(seed)
@@ -103,3 +94,61 @@ def stratified_bootstrap_iqm(
     alpha = (1 - confidence) / 2
     low, high = np.percentile(replicates, [100 * alpha, 100 * (1 - alpha)])
     return Interval(iqm=point, ci_low=float(low), ci_high=float(high))
+
+
+def episode_bootstrap_iqm(
+    scores: Sequence[Sequence[float]] | np.ndarray,
+    reps: int = DEFAULT_REPS,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> Interval:
+    """rliable's aggregate: IQM of the flattened (episodes x tasks) matrix, with a stratified bootstrap interval.
+
+    Args:
+        scores: one sequence of per-episode (normalised) scores per task, all of the same length (rliable's
+            score matrix, transposed: ``scores[t][e]`` is episode ``e`` of task ``t``).
+        reps: bootstrap replicates.
+        confidence: size of the interval (0.95: the 2.5th to the 97.5th percentile).
+        seed: seed of the resampling; the same seed gives the same interval.
+
+    Returns:
+        :class:`Interval`: the point estimate on the data and the percentile bounds of the replicates.
+
+    Raises:
+        ValueError: no task, tasks with different numbers of episodes (the matrix is ragged), a task with no
+            episode, a non-finite score, or bad ``reps``/``confidence``.
+    """
+    tasks = _checked_tasks(scores, reps, confidence, "episode_bootstrap_iqm")
+    sizes = {s.size for s in tasks}
+    if len(sizes) != 1:
+        raise ValueError(
+            f"episode_bootstrap_iqm: expected the same number of episodes for every task, got {sorted(sizes)}"
+        )
+    matrix = np.stack(tasks, axis=1)  # (episodes, tasks)
+    n, k = matrix.shape
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, n, size=(reps, n, k))  # (reps, episodes, tasks): episodes drawn within each task
+    resampled = matrix[idx, np.arange(k)]  # (reps, episodes, tasks)
+    replicates = iqm(resampled.reshape(reps, n * k), axis=1)  # (reps,)
+    alpha = (1 - confidence) / 2
+    low, high = np.percentile(replicates, [100 * alpha, 100 * (1 - alpha)])
+    return Interval(iqm=iqm(matrix), ci_low=float(low), ci_high=float(high))
+
+
+def _checked_tasks(
+    scores: Sequence[Sequence[float]] | np.ndarray, reps: int, confidence: float, who: str
+) -> list[np.ndarray]:
+    """The per-task score arrays, after checking them and the bootstrap settings (``ValueError`` naming ``who``)."""
+    if len(scores) == 0:
+        raise ValueError(f"{who}: expected at least one task, got none")
+    if not isinstance(reps, int) or reps <= 0:
+        raise ValueError(f"{who}: reps must be a positive int, got {reps!r}")
+    if not 0 < confidence < 1:
+        raise ValueError(f"{who}: confidence must be in (0, 1), got {confidence!r}")
+    tasks = [np.asarray(s, dtype=np.float64).reshape(-1) for s in scores]
+    for t, s in enumerate(tasks):
+        if s.size == 0:
+            raise ValueError(f"{who}: task {t} has no episode scores")
+        if not np.isfinite(s).all():
+            raise ValueError(f"{who}: task {t} has non-finite scores: {s}")
+    return tasks

@@ -17,6 +17,11 @@ from jat_envs.common import hub_dataset
 from jat_envs.scores import scores_for
 
 DOMAIN = "atari"
+#: where the expert-normalising constants come from (shown beside expert-normalised scores)
+SCORES_SOURCE = (
+    "published JAT constants (the reference's trained agents, a random policy, human scores); local data come "
+    "from rule-based experts that read the emulator's RAM, far from those agents in most games"
+)
 #: The reference cuts Atari episodes into windows of 32 steps (images are heavy).
 CONTEXT_STEPS = 32
 
@@ -39,7 +44,7 @@ def task_spec(name: str) -> TaskSpec:
         ),
         action=FieldSpec("discrete_actions", "discrete", (), "int64", n=n_actions),
         make_env=functools.partial(atari_env.make_env, env_id(name)),
-        scores=scores_for(name),
+        scores=scores_for(name, SCORES_SOURCE),
         dataset=hub_dataset(name),
         context_steps=CONTEXT_STEPS,
         expert=EXPERTS.get(name),

@@ -14,6 +14,11 @@ from jat_envs.common import hub_dataset
 from jat_envs.scores import scores_for
 
 DOMAIN = "babyai"
+#: where the expert-normalising constants come from (shown beside expert-normalised scores)
+SCORES_SOURCE = (
+    "published JAT constants (random policy; expert = the BabyAI bot that made the reference data); the local "
+    "expert is minigrid's BabyAI bot too, so both normalisations measure against the same kind of teacher"
+)
 #: the mission is tokenized to exactly this many ids and joins the 148 grid ints (148 + 64 = 212)
 MISSION_TOKENS = 64
 
@@ -35,7 +40,7 @@ def task_spec(name: str) -> TaskSpec:
         ),
         action=FieldSpec("discrete_actions", "discrete", (), "int64", n=babyai_env.N_ACTIONS),
         make_env=functools.partial(babyai_env.make_env, ENV_IDS[name]),
-        scores=scores_for(name),
+        scores=scores_for(name, SCORES_SOURCE),
         dataset=hub_dataset(name),
         expert=expert,
         metadata={"env_id": ENV_IDS[name]},

@@ -14,6 +14,11 @@ from jat_envs.metaworld.tasks import ENV_NAMES
 from jat_envs.scores import scores_for
 
 DOMAIN = "metaworld"
+#: where the expert-normalising constants come from (shown beside expert-normalised scores)
+SCORES_SOURCE = (
+    "published JAT constants (the reference's PPO experts on Meta-World v2); local data come from Meta-World v3's "
+    "scripted policies, so expert-normalised scores set the model beside another teacher on another env version"
+)
 #: the reference weighs every Meta-World task's loss by 50 (actions need precision)
 LOSS_WEIGHT = 50.0
 
@@ -28,7 +33,7 @@ def task_spec(name: str) -> TaskSpec:
             "continuous_actions", "continuous", (mw_env.ACTION_SIZE,), "float32", low=-1.0, high=1.0
         ),
         make_env=functools.partial(mw_env.make_env, ENV_NAMES[name]),
-        scores=scores_for(name),
+        scores=scores_for(name, SCORES_SOURCE),
         dataset=hub_dataset(name),
         loss_weight=LOSS_WEIGHT,
         max_episode_steps=mw_env.MAX_EPISODE_STEPS,

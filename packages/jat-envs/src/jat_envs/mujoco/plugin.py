@@ -18,6 +18,11 @@ from jat_envs.mujoco.tasks import DEFAULT_LOSS_WEIGHT, ENVS, LOSS_WEIGHTS
 from jat_envs.scores import scores_for
 
 DOMAIN = "mujoco"
+#: where the expert-normalising constants come from (shown beside expert-normalised scores)
+SCORES_SOURCE = (
+    "published JAT constants (the reference's trained agents); local data come from analytic controllers and a "
+    "simulator planner that beat some of them, so an expert-normalised score above 1 means our teacher beat theirs"
+)
 
 
 def task_spec(name: str) -> TaskSpec:
@@ -29,7 +34,7 @@ def task_spec(name: str) -> TaskSpec:
         observation=(FieldSpec("continuous_observations", "continuous", (obs_size,), "float32"),),
         action=FieldSpec("continuous_actions", "continuous", (act_size,), "float32", low=-bound, high=bound),
         make_env=functools.partial(mujoco_env.make_env, env_id),
-        scores=scores_for(name),
+        scores=scores_for(name, SCORES_SOURCE),
         dataset=hub_dataset(name),
         loss_weight=LOSS_WEIGHTS.get(name, DEFAULT_LOSS_WEIGHT),
         expert=EXPERTS.get(name),

@@ -180,6 +180,7 @@ def build_batches(
     max_position_embeddings: int,
     seed: int = 0,
     batch_tokens: int | None = None,
+    task_batch_size: dict[str, int] | None = None,
 ) -> MultiTaskBatches:
     """The batch stream of this rank.
 
@@ -198,10 +199,16 @@ def build_batches(
         seed: seed of the task draws.
         batch_tokens: if set, a task whose ``batch_size`` windows would hold more tokens than this gets fewer
             windows per batch (:func:`windows_per_batch`).
+        task_batch_size: per task or domain name, the most windows per batch instead of ``batch_size`` (a task's
+            own name wins over its domain's).
 
     Returns:
         A :class:`MultiTaskBatches`.
     """
+    caps = task_batch_size or {}
+    unknown = set(caps) - {t.name for t in tasks} - {t.domain for t in tasks}
+    if unknown:
+        raise ValueError(f"task_batch_size names no task or domain of this run: {sorted(unknown)}")
     windows, sizes = {}, {}
     for spec in tasks:
         context = (spec.context_steps or max_position_embeddings // 2) if spec.is_rl else max_position_embeddings
@@ -210,8 +217,9 @@ def build_batches(
             windows[spec.name] = ShuffledWindows(spec, source, context)
         else:
             windows[spec.name] = TaskWindows(spec, source, context, processor)
-        sizes[spec.name] = batch_size if batch_tokens is None else windows_per_batch(
-            spec, windows[spec.name], context, batch_tokens, batch_size)
+        most = caps.get(spec.name, caps.get(spec.domain, batch_size))
+        sizes[spec.name] = most if batch_tokens is None else windows_per_batch(
+            spec, windows[spec.name], context, batch_tokens, most)
         if isinstance(windows[spec.name], ShuffledWindows):
             windows[spec.name].group_by_length(LENGTH_GROUP * sizes[spec.name])
     return MultiTaskBatches(tasks, windows, batch_size=sizes, processor=processor, seed=seed)

@@ -53,6 +53,8 @@ class TrainConfig:
         save_total_limit: keep only the newest checkpoints (``None``: all).
         seed: seed of the initialisation, the data order and the task draws.
         batch_size: windows per batch on each process.
+        task_batch_size: the most windows per batch of some tasks, by task or domain name (a task's own name wins):
+            tasks whose windows cost more than their tokens say (image frames through a convolutional encoder).
         batch_tokens: if set, a token budget per batch: a task whose ``batch_size`` windows would hold more gets
             fewer windows per batch (long windows of text or long episodes; :func:`jat_train.batches.windows_per_batch`).
         grad_accum: batches per optimizer step on each process.
@@ -90,6 +92,7 @@ class TrainConfig:
     seed: int = 0
     batch_size: int = 8
     batch_tokens: int | None = None
+    task_batch_size: dict[str, int] = field(default_factory=dict)
     grad_accum: int = 1
     learning_rate: float = 5e-5
     warmup_steps: int = 0
@@ -114,6 +117,9 @@ class TrainConfig:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
         if self.batch_tokens is not None and int(self.batch_tokens) <= 0:
             raise ValueError(f"batch_tokens must be positive, got {self.batch_tokens!r}")
+        for name, size in self.task_batch_size.items():
+            if not isinstance(size, int) or size <= 0:
+                raise ValueError(f"task_batch_size of {name!r} must be a positive int, got {size!r}")
         if int(self.num_workers) < 0:
             raise ValueError(f"num_workers must be 0 or more, got {self.num_workers!r}")
         if int(self.shuffle_buffer) < 0:
@@ -174,6 +180,9 @@ def build_parser():
     p.add_argument("--batch-tokens", type=int, default=d.batch_tokens, metavar="N",
                    help="at most about N tokens per batch: a task whose --batch-size windows would hold more (long "
                    "documents, long episodes) gets fewer windows (default: no budget)")
+    p.add_argument("--task-batch-size", action="append", default=[], metavar="NAME=N",
+                   help="at most N windows per batch for the task or the domain NAME (repeatable; a task's own "
+                   "setting wins over its domain's): for tasks whose windows cost more than their tokens say")
     p.add_argument("--grad-accum", "--gradient-accumulation-steps", dest="grad_accum", type=int,
                    default=d.grad_accum, help="batches per optimizer step per process (default: %(default)s)")
     p.add_argument("--learning-rate", "--lr", dest="learning_rate", type=float, default=d.learning_rate)
@@ -217,6 +226,13 @@ def config_from_args(argv: list[str] | None = None) -> TrainConfig:
             overrides[key] = json.loads(value)
         except json.JSONDecodeError:
             overrides[key] = value
+    sizes = {}
+    for item in args.pop("task_batch_size"):
+        name, sep, value = item.partition("=")
+        if not sep or not name or not value.isdigit() or int(value) <= 0:
+            raise UserError(f"--task-batch-size: expected NAME=N with a positive integer N, got {item!r}")
+        sizes[name] = int(value)
+    args["task_batch_size"] = sizes
     args["save_total_limit"] = args["save_total_limit"] or None
     args["max_grad_norm"] = args["max_grad_norm"] or None
     return TrainConfig(model_overrides=overrides, **args)

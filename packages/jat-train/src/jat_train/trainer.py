@@ -142,6 +142,7 @@ def train(
         max_position_embeddings=model.config.max_position_embeddings,
         seed=config.seed,
         batch_tokens=config.batch_tokens,
+        task_batch_size=config.task_batch_size,
     )
     if accelerator.is_main_process and config.batch_tokens:
         logger.info("windows per batch (--batch-tokens %d): %s", config.batch_tokens, stream.batch_sizes)

@@ -108,6 +108,36 @@ def test_batch_tokens_cap_the_windows_of_tasks_with_long_windows(tmp_path):
     assert fixed.batch_sizes == {"toy-short": 6, "toy-long": 6}
 
 
+def test_task_batch_size_caps_a_task_or_its_domain(tmp_path):
+    """``task_batch_size``: the most windows of one task (its name) or of every task of a domain; a task's own
+    setting wins over its domain's, and the token budget still applies below it; a name that is neither refused."""
+    from jat_train.train_config import TrainConfig, config_from_args
+
+    short, long = toy_task("toy-short"), toy_task("toy-long", obs=3)
+    write_task(str(tmp_path), short, [2] * 20)
+    write_task(str(tmp_path), long, [8] * 10)
+    tasks = [short, long]
+
+    def sizes(caps, **kw):
+        return build_batches(tasks, open_sources(tasks, str(tmp_path)), processor=ArrayProcessor(), batch_size=6,
+                             max_position_embeddings=8, seed=0, task_batch_size=caps, **kw).batch_sizes
+
+    assert sizes({"toy-short": 2}) == {"toy-short": 2, "toy-long": 6}
+    assert sizes({short.domain: 3}) == {"toy-short": 3, "toy-long": 3}
+    assert sizes({short.domain: 3, "toy-long": 5}) == {"toy-short": 3, "toy-long": 5}
+    assert sizes({"toy-long": 5}, batch_tokens=32) == {"toy-short": 6, "toy-long": 4}
+    with pytest.raises(ValueError, match=r"names no task or domain of this run: \['toy-nope'\]"):
+        sizes({"toy-nope": 2})
+    config = config_from_args(["--output-dir", "x", "--task-batch-size", "atari=16", "--task-batch-size", "a-b=2"])
+    assert config.task_batch_size == {"atari": 16, "a-b": 2}
+    from jat_core.cli import UserError
+
+    with pytest.raises(UserError, match="--task-batch-size: expected NAME=N"):
+        config_from_args(["--output-dir", "x", "--task-batch-size", "atari=0"])
+    with pytest.raises(ValueError, match="task_batch_size of 'x'"):
+        TrainConfig(task_batch_size={"x": 0})
+
+
 def test_batch_tokens_must_be_positive():
     from jat_train.train_config import TrainConfig
 

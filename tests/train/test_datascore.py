@@ -48,6 +48,10 @@ def test_results_and_report_show_both_scores(tmp_path):
     assert entry["data_mean"] == pytest.approx(9.0) and entry["data_normalized"] == pytest.approx(0.5)
     assert entry["normalized"] == pytest.approx(4.5 / 40)
     assert results["all"]["data_normalized_iqm"] == pytest.approx(0.5)
+    # per episode (the paper's IQM over episodes x tasks) and over per-task means, both with intervals
+    assert results["all"]["data_normalized_task_mean_iqm"] == pytest.approx(0.5)
+    assert results["all"]["data_normalized_ci_low"] == pytest.approx(0.5)
+    assert results["domains"][task.domain]["data_normalized_ci_high"] == pytest.approx(0.5)
     (tmp_path / "eval").mkdir()
     (tmp_path / "eval" / "results.json").write_text(json.dumps(results))
     run = tmp_path / "run"

@@ -29,7 +29,7 @@ import shlex
 import subprocess
 import sys
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -136,8 +136,8 @@ def collect_all(tasks: Sequence[TaskSpec], recipe: dict, cache: Path, jobs: int,
     print(f"jat-generalist: {len(entries) - len(missing)} of {len(entries)} tasks' data in the cache "
           f"{str(cache)!r}; collecting {len(missing)}", flush=True)
     with clock.phase("collect"), ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        for done in pool.map(_collect_one, missing):
-            print(f"jat-generalist: collected {done}", flush=True)
+        for done in as_completed([pool.submit(_collect_one, e) for e in missing]):
+            print(f"jat-generalist: collected {done.result()}", flush=True)
     return {name: e.data_dir for name, e in entries.items()}
 
 
@@ -206,7 +206,8 @@ def train_eval_report(tasks: Sequence[TaskSpec], recipe: dict, args: argparse.Na
     """Train one model on ``tasks``, evaluate every task, write the report; returns the report's path."""
     out = Path(args.out)
     names = ",".join(t.name for t in tasks)
-    data = "hub" if args.data == "hub" else str(out / "data")
+    hub = args.data != "local"
+    data = args.data if hub else str(out / "data")
     steps = args.max_steps or int(recipe.get("steps", 1000))
     checkpoint = out / "train" / f"checkpoint-{steps}"
     if not checkpoint.is_dir():
@@ -220,7 +221,7 @@ def train_eval_report(tasks: Sequence[TaskSpec], recipe: dict, args: argparse.Na
         _run([_script("jat-eval"), "--model", str(checkpoint), "--tasks", names, "--out", str(out / "eval"),
               "--episodes", str(ev.get("episodes", 20)), "--seed", str(ev.get("seed", 1000)),
               "--num-envs", str(ev.get("num_envs", 1)), "--samples", str(ev.get("samples", 200)), "--no-progress",
-              *(["--data", data] if args.data != "hub" else [])])
+              *([] if hub else ["--data", data])])
     with clock.phase("report"):
         extra = out / "run.md"
         extra.write_text(clock.markdown(notes))
@@ -244,8 +245,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tasks", default=None,
                         help="'all': every task with a local expert or sample source in the recipe's domains; or a "
                         "comma list of task names replacing the recipe's selection (default: the recipe's)")
-    parser.add_argument("--data", default="local", choices=("local", "hub"),
-                        help="'local' (collect with the experts, cached) or 'hub' (the published data set)")
+    parser.add_argument("--data", default="local",
+                        help="'local' (collect with the experts, cached), 'hub' (the published data set) or "
+                        "'hub:REPO' / 'hub:DIR' (a mirror or a local copy of it; see jat-train --data)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="collection processes side by side")
     parser.add_argument("--max-steps", type=int, default=None, help="training steps (default: the recipe's)")
     parser.add_argument("--train-args", default="",
@@ -261,7 +263,11 @@ def _main(argv: Sequence[str] | None) -> int:
 
     from jat_train.phases import run_notes
 
+    from jat_core.cli import UserError
+
     args = build_parser().parse_args(argv)
+    if args.data != "local" and not (args.data == "hub" or args.data.startswith("hub:")):
+        raise UserError(f"--data: expected 'local', 'hub', 'hub:REPO' or 'hub:DIR', got {args.data!r}")
     recipe = read_recipe(args.recipe)
     check_output_dir(args.out, "--out")
     out = Path(args.out)

@@ -35,17 +35,27 @@ def _save(fig: Any, path: str) -> str:
     return path
 
 
+#: per aggregate prefix: the 100% line's label, and what the scores are normalised by
+_REFERENCES = {
+    "": ("expert", "expert-normalised (published JAT constants)"),
+    "human_": ("human", "human-normalised (published constants)"),
+    "data_normalized_": ("expert data", "data-normalised (against the local expert episodes)"),
+}
+
+
 def plot_domains(results: dict[str, Any], path: str, key: str = "") -> str:
     """Bar chart of the per-domain IQM (and over all tasks) with confidence-interval whiskers.
 
     Args:
         results: the results dict of :func:`jat_train.evaluate.summarize`.
         path: the PNG to write.
-        key: ``""`` for the expert-normalised aggregates, ``"human_"`` for the human-normalised ones.
+        key: ``""`` for the expert-normalised aggregates, ``"human_"`` for the human-normalised ones,
+            ``"data_normalized_"`` for the data-normalised ones.
 
     Returns:
         ``path``.
     """
+    reference, what = _REFERENCES[key]
     rows = [(d, a) for d, a in results["domains"].items() if a.get(f"{key}iqm") is not None]
     if results["all"].get(f"{key}iqm") is not None and len(rows) != 1:
         rows.append((ALL, results["all"]))
@@ -64,10 +74,10 @@ def plot_domains(results: dict[str, Any], path: str, key: str = "") -> str:
         ax.text(max(h, v) + 2, yi, f"{v:.1f}%", va="center", fontsize=9)
     labels = [f"{n} ({r[1].get('num_tasks', '?')})" if n != ALL else n for n, r in zip(names, rows)]
     ax.set_yticks(y, labels)
-    ax.axvline(100, color="green", ls="--", lw=1, label="expert" if not key else "human")
+    ax.axvline(100, color="green", ls="--", lw=1, label=reference)
     ax.axvline(0, color="gray", lw=1, label="random")
     ax.set_xlim(min(0, low.min() - 5), max(110, high.max() + 15))
-    ax.set_xlabel(f"IQM of {'human' if key else 'expert'}-normalised score (%), 95% CI")
+    ax.set_xlabel(f"IQM of episodes x tasks, {what} (%), 95% CI")
     title = f"Aggregate scores ({results.get('policy', 'policy')})"
     ax.set_title(title)
     ax.legend(loc="lower right", fontsize=8)

@@ -151,7 +151,8 @@ def _task_line(task: TaskSpec, returns: Sequence[float]) -> str:
 
 
 def write_report_files(results: dict[str, Any], out: str) -> list[str]:
-    """Write ``out/results.json`` and the plots (``domains.png``, ``tasks.png``; ``human.png`` if relevant).
+    """Write ``out/results.json`` and the plots (``domains.png``, ``tasks.png``; ``human.png`` and
+    ``domains_data.png`` (data-normalised) when the results have those scores).
 
     Returns:
         The paths written.
@@ -170,4 +171,6 @@ def write_report_files(results: dict[str, Any], out: str) -> list[str]:
         written.append(plot_tasks(results, os.path.join(out, "tasks.png")))
     if any(r.get("human_normalized") is not None for r in results["tasks"].values()):
         written.append(plot_tasks(results, os.path.join(out, "human.png"), key="human_normalized"))
+    if results["all"].get("data_normalized_iqm") is not None:
+        written.append(plot_domains(results, os.path.join(out, "domains_data.png"), key="data_normalized_"))
     return written

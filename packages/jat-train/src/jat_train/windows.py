@@ -110,8 +110,10 @@ class Window:
 def tokenize_sample(spec: TaskSpec, index: int, row: dict[str, Any], processor: Any) -> Window:
     """Turn one sample of a text task into a whole (uncut) :class:`Window`.
 
-    The string field is tokenized in full with the processor's tokenizer (its ids are the steps, cut later);
-    every other field (an image) is prepared once by its codec and rides along with each piece.
+    The string field is tokenized in full with the processor's tokenizer and ends with the tokenizer's end token
+    when it has one (its ids are the steps, cut later): the model learns where a text ends, so a generated caption
+    or completion stops there; every other field (an image) is prepared once by its codec and rides along with each
+    piece.
 
     Args:
         spec: a task without actions; its fields are token streams in sequence order.
@@ -120,7 +122,8 @@ def tokenize_sample(spec: TaskSpec, index: int, row: dict[str, Any], processor: 
         processor: a ``JatProcessor`` (its tokenizer and codecs).
 
     Returns:
-        ``Window(steps={text field: (L,) int64 ids}, extras={other field: prepared tensor (1, ...)})``.
+        ``Window(steps={text field: (L,) int64 ids, the end token last}, extras={other field: prepared tensor
+        (1, ...)})``.
 
     Raises:
         DataError: a missing field, a string field holding no string, not exactly one string field.
@@ -134,7 +137,9 @@ def tokenize_sample(spec: TaskSpec, index: int, row: dict[str, Any], processor: 
         if f.dtype == "string":
             if not isinstance(value, str):
                 raise DataError(f"{where} field {f.name!r}: expected a str, got {type(value).__name__}")
-            steps[f.name] = np.asarray(processor.token_ids([value])[0], dtype=np.int64).reshape(-1)
+            ids = list(processor.token_ids([value])[0])
+            end = getattr(getattr(processor, "tokenizer", None), "eos_token_id", None)
+            steps[f.name] = np.asarray(ids + ([end] if end is not None else []), dtype=np.int64).reshape(-1)
         else:
             extras[f.name] = processor.codec(f.codec).prepare([np.asarray(value)], role=SEQUENCE)
     if len(steps) != 1:

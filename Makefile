@@ -195,7 +195,8 @@ GENERALIST_CACHE ?= runs/cache
 GENERALIST_TASKS ?=
 GENERALIST_DATA ?= local
 GENERALIST_STEPS ?=
-# GENERALIST_RESUME=1 keeps $(GENERALIST_OUT): training resumes from its newest checkpoint (a long run across sittings)
+# GENERALIST_RESUME=1 keeps $(GENERALIST_OUT): training resumes from its newest checkpoint (a long run across
+# sittings) and a finished evaluation is kept (the report is written again)
 GENERALIST_RESUME ?=
 # the discrete codec's settings of the demo's recipe, with its mix in bf16 where the CPU computes bf16 natively
 GENERALIST_TRAIN_ARGS ?= $(DISCRETE_SETTING)
@@ -204,7 +205,7 @@ generalist: setup
 	@$(if $(GENERALIST_RESUME),mkdir -p $(GENERALIST_OUT) && date +%s > $(GENERALIST_OUT)/.started,$(call start_run,generalist,GENERALIST_OUT))  # afresh unless resuming; the data cache stays
 	$(VENV)/bin/jat-generalist --recipe $(GENERALIST_RECIPE) --out $(GENERALIST_OUT) --cache $(GENERALIST_CACHE) \
 		--data $(GENERALIST_DATA) $(if $(GENERALIST_TASKS),--tasks $(GENERALIST_TASKS)) \
-		$(if $(GENERALIST_STEPS),--max-steps $(GENERALIST_STEPS)) --train-args="$(subst ",\",$(GENERALIST_TRAIN_ARGS))"
+		$(if $(GENERALIST_STEPS),--max-steps $(GENERALIST_STEPS)) $(if $(GENERALIST_RESUME),--resume) --train-args="$(subst ",\",$(GENERALIST_TRAIN_ARGS))"
 	@$(call end_run,generalist,collect$(comma) train$(comma) evaluate$(comma) report; set-up not included,$(GENERALIST_OUT))
 
 test: setup

@@ -128,3 +128,18 @@ def test_phase_clock_times_phases_and_sees_children_memory():
     assert phase["phase"] == "child" and phase["seconds"] >= 0.6
     assert phase["peak_bytes"] > 200_000_000
     assert "| child |" in clock.table() and "| **all** |" in clock.table()
+
+
+def test_baseline_section_sets_shared_tasks_beside_the_baseline():
+    from jat_train.generalist import baseline_section
+
+    results = {"tasks": {"a": {"data_normalized": 0.9}, "b": {"data_normalized": None}, "c": {}},
+               "text_tasks": {"t": {}}}
+    baseline = {"name": "make demo", "source": "a run", "steps_per_task": 1000,
+                "data_normalized": {"a": 1.0, "b": 0.5, "z": 1.0}}
+    text = baseline_section(results, baseline, 4000)
+    assert "## Beside make demo (data-normalised)" in text
+    assert "3 env tasks and 1 other tasks in 4000 steps (about 1000 steps per task; the baseline: 1000)" in text
+    assert "| a | 1.000 | 0.900 | -0.100 |" in text and "| b | 0.500 | n/a | n/a |" in text
+    assert "| z |" not in text
+    assert baseline_section(results, None, 10) == "" and baseline_section(results, {"data_normalized": {"q": 1}}, 1) == ""

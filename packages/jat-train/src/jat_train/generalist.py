@@ -89,7 +89,6 @@ def select_tasks(registry, selection: dict[str, Any], *, everything: bool, local
         everything: take every candidate of each domain the selection names (``GENERALIST_TASKS=all``).
         local: candidates must be collectable here (:func:`local_candidates`); ``False`` for hub data.
     """
-    from jat_core.cli import UserError
 
     chosen: list[TaskSpec] = []
     for domain, how in selection.items():
@@ -217,20 +216,51 @@ def train_eval_report(tasks: Sequence[TaskSpec], recipe: dict, args: argparse.Na
                   *[str(a) for a in recipe["train"]], *shlex.split(args.train_args), "--max-steps", str(steps),
                   *resume])
     ev = recipe["eval"]
-    with clock.phase("evaluate"):
-        _run([_script("jat-eval"), "--model", str(checkpoint), "--tasks", names, "--out", str(out / "eval"),
-              "--episodes", str(ev.get("episodes", 20)), "--seed", str(ev.get("seed", 1000)),
-              "--num-envs", str(ev.get("num_envs", 1)), "--samples", str(ev.get("samples", 200)), "--no-progress",
-              *([] if hub else ["--data", data])])
+    if not (args.resume and (out / "eval" / "results.json").is_file()):  # --resume keeps a finished evaluation
+        with clock.phase("evaluate"):
+            _run([_script("jat-eval"), "--model", str(checkpoint), "--tasks", names, "--out", str(out / "eval"),
+                  "--episodes", str(ev.get("episodes", 20)), "--seed", str(ev.get("seed", 1000)),
+                  "--num-envs", str(ev.get("num_envs", 1)), "--samples", str(ev.get("samples", 200)),
+                  "--no-progress", *([] if hub else ["--data", data])])
     with clock.phase("report"):
         extra = out / "run.md"
-        extra.write_text(clock.markdown(notes))
+        results = json.loads((out / "eval" / "results.json").read_text(encoding="utf-8"))
+        sharing = baseline_section(results, recipe.get("baseline"), steps)
+        extra.write_text(clock.markdown(notes) + ("\n" + sharing if sharing else ""))
         _run([_script("jat-report"), "--run", str(out / "train"), "--eval", str(out / "eval"), "--out", str(out),
               "--extra", str(extra)])
     # the report's own phase and the final peak memory, appended once it is done
     with open(out / "report.md", "a", encoding="utf-8") as f:
         f.write("\n" + clock.table() + "\n")
     return out / "report.md"
+
+
+def baseline_section(results: dict, baseline: dict | None, steps: int) -> str:
+    """A Markdown section setting this run's data-normalised task scores beside a baseline's (the cost of sharing
+    one model among many tasks); empty without a baseline or without shared tasks.
+
+    Args:
+        results: this run's ``results.json`` dict (with data-normalised scores).
+        baseline: the recipe's ``baseline``: ``{"name", "source", "steps_per_task", "data_normalized": {task:
+            score}}``.
+        steps: this run's training steps.
+    """
+    if not baseline:
+        return ""
+    shared = [t for t in baseline.get("data_normalized", {}) if t in results["tasks"]]
+    if not shared:
+        return ""
+    lines = [f"## Beside {baseline.get('name', 'the baseline')} (data-normalised)", "",
+             f"Baseline: {baseline.get('source', 'the recipe')}. This run trained {len(results['tasks'])} env tasks "
+             f"and {len(results.get('text_tasks') or {})} other tasks in {steps} steps (about "
+             f"{steps / max(1, len(results['tasks']) + len(results.get('text_tasks') or {})):.0f} steps per task; "
+             f"the baseline: {baseline.get('steps_per_task', 'n/a')}).", "",
+             "| task | baseline | this run | difference |", "|---|---:|---:|---:|"]
+    for task in shared:
+        ref, got = baseline["data_normalized"][task], results["tasks"][task].get("data_normalized")
+        diff = "n/a" if got is None else f"{got - ref:+.3f}"
+        lines.append(f"| {task} | {ref:.3f} | {'n/a' if got is None else f'{got:.3f}'} | {diff} |")
+    return "\n".join(lines) + "\n"
 
 
 # -- command line -------------------------------------------------------------------------------------------
@@ -253,17 +283,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--train-args", default="",
                         help="more jat-train arguments, appended to the recipe's (one shell-quoted string)")
     parser.add_argument("--plugins", default=None, help="comma-separated plugins to load (default: all)")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep what OUT holds: training resumes from its newest checkpoint (it always does when "
+                        "OUT/train has checkpoints), a finished evaluation is kept")
     add_debug_flag(parser)
     return parser
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    from jat_core.cli import check_output_dir
+    from jat_core.cli import UserError, check_output_dir
     from jat_core.plugins import load_plugins
 
     from jat_train.phases import run_notes
-
-    from jat_core.cli import UserError
 
     args = build_parser().parse_args(argv)
     if args.data != "local" and not (args.data == "hub" or args.data.startswith("hub:")):

@@ -270,7 +270,6 @@ def write_report(run_dir: str | os.PathLike, eval_dir: str | os.PathLike, out: s
     results_file = Path(eval_dir) / "results.json"
     results = read_results(results_file)
     first, last = records[0], records[-1]
-    overall = results["all"]
     try:
         table = score_table(results)
         texts = text_table(results)

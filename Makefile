@@ -202,3 +202,15 @@ test-latest:
 
 lint: setup
 	$(VENV)/bin/ruff check packages tests bench
+
+# The documentation site: docs/ and mkdocs.yml -> site/. --strict turns a broken link, a page missing from the nav
+# or an unreadable docstring into an error; the command-line and configuration pages are generated from the code.
+.PHONY: docs dist
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
+# A wheel and an sdist of each package in $(DIST)/, each built in an isolated environment as pip would build it.
+DIST ?= dist
+dist: setup
+	rm -rf $(DIST)
+	for p in packages/*/; do $(PY) -m build --outdir $(DIST) $$p || exit 1; done

@@ -1,7 +1,6 @@
 """A third-party JAT domain: walk right along a corridor to reach the goal."""
 
 import numpy as np
-
 from jat_core import FieldSpec, Scores, TaskSpec, hookimpl
 
 LENGTH = 8

@@ -69,3 +69,19 @@ def test_readme_reaches_every_docs_page_in_two_clicks():
     linked = {t.removeprefix("docs/") for t in re.findall(r"\]\((docs/[^)#]+)", readme)}
     linked |= set(re.findall(r"\]\(([^)#:]+\.md)", index)) if "index.md" in linked else set()
     assert set(nav) - linked == set(), f"pages more than two clicks from the README: {sorted(set(nav) - linked)}"
+
+
+def test_nothing_points_outside_the_repository():
+    """The facts the code relies on live in docs/; no tracked file cites a document the repository does not hold."""
+    outside = ("REFERENCE" + ".md", "../" + "shared", "work/" + "shared/")
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True)
+    if tracked.returncode != 0:
+        pytest.skip("not a git checkout")
+    found = []
+    for name in tracked.stdout.split("\n"):
+        path = ROOT / name
+        if not name or path.suffix in {".png", ".safetensors", ".gif"} or not path.is_file():
+            continue
+        text = path.read_text(encoding="utf-8", errors="ignore")
+        found += [f"{name}: {word}" for word in outside if word in text]
+    assert not found, found

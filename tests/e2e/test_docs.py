@@ -1,6 +1,7 @@
 """The documentation: the site builds with ``mkdocs build --strict`` (what ``make docs`` runs), its generated
 pages hold every console script, and the README's links lead to files that exist."""
 
+import html
 import os
 import re
 import subprocess
@@ -46,6 +47,13 @@ def test_cli_reference_holds_every_console_script(site):
     for script in scripts:
         assert f'id="{script}"' in page, f"{script} has no section on the command-line page"
         assert f"usage: {script}" in page, f"{script}'s --help is not on the command-line page"
+
+
+def test_help_texts_hold_no_timings(site):
+    """Help texts say what an option does; how fast it makes things is in docs/benchmarks.md."""
+    page = html.unescape(re.sub(r"<[^>]+>", "", (site / "reference" / "cli" / "index.html").read_text()))
+    timings = re.findall(r"\b\d+(?:\.\d+)?\s?(?:ms|seconds|minutes)\b|\b\d+(?:\.\d+)?\s?[x%] (?:faster|slower)\b", page)
+    assert not timings, timings
 
 
 def test_domain_plugin_guide_shows_the_example_files(site):

@@ -55,9 +55,9 @@ DEMO_SAMPLES ?= 200
 # data per task: BabyAI episodes are a few steps long and their layouts random, so many (cheap) ones; a Meta-World
 # episode is 100 steps, a MuJoCo one up to 1000; text: pieces of the standard library's docstrings
 BABYAI_EPISODES ?= 10000
-# ... but at most BABYAI_STEPS env steps per BabyAI task (about what a Meta-World task's 1000 episodes hold): the bot
-# needs about 1 ms a step, so 10000 episodes of a long-episode task (babyai-unblock-pickup: 56 steps on average)
-# would take 10 minutes of a core; short-episode tasks (5-10 steps) stop at BABYAI_EPISODES first
+# ... but at most BABYAI_STEPS env steps per BabyAI task (about what a Meta-World task's 1000 episodes hold): the
+# bot plans every step, so 10000 episodes of a long-episode level (babyai-unblock-pickup) would make its collection
+# the demo's longest step; short-episode levels stop at BABYAI_EPISODES first
 BABYAI_STEPS ?= 100000
 OTHER_EPISODES ?= 1000
 MUJOCO_EPISODES ?= 100
@@ -70,15 +70,15 @@ DEMO_PRESET ?= tiny
 DISCRETE_WIDTH ?= 16
 DISCRETE_HIDDEN ?= 256
 # ... and runs that mix's products in bf16 where the CPU computes bf16 natively (AVX512-BF16 or AMX): the widest
-# product of a BabyAI step, about 20% of its time saved, with the same training loss (bf16 over the whole model
-# raised it 8-15%); elsewhere in fp32
+# product of a BabyAI step, cheaper with the same training loss (bf16 over the whole model raises the loss; see
+# docs/benchmarks.md, "Recipe choices"); elsewhere in fp32
 DISCRETE_DTYPE ?= $(shell grep -q -E -w 'avx512_bf16|amx_bf16' /proc/cpuinfo 2>/dev/null && echo bfloat16 || echo float32)
 DISCRETE_SETTING = --model-config 'codec_settings={"discrete":{"reduced_size":$(DISCRETE_WIDTH),"project_hidden":$(DISCRETE_HIDDEN),"project_dtype":"$(DISCRETE_DTYPE)"}}'
 DEMO_MODEL ?= $(DISCRETE_SETTING)
 # the tokenizer, a byte-level BPE trained on the run's texts: DEMO_TEXT_VOCAB tokens when a text task is trained
-# (most words are then one token, and a tiny model's completions are words: 900 steps of text-local alone gave 0.99
-# of their words known and 0.94 of their word pairs, against 0.78 and 0.54 with 512 tokens); 512 without (BabyAI's
-# missions need few, and a discrete action's loss runs over the whole vocabulary, as the reference's does)
+# (most words are then one token, so a tiny model's completions are real words rather than made-up ones; see
+# docs/benchmarks.md, "Recipe choices"); 512 without (BabyAI's missions need few, and a discrete action's loss runs
+# over the whole vocabulary, as the reference's does)
 DEMO_TEXT_VOCAB ?= 2048
 DEMO_TOKENIZER ?= bpe:$(if $(TEXT_TASKS),$(DEMO_TEXT_VOCAB),512)
 # DART (jat-collect --action-noise): the robot arms' and MuJoCo's training episodes are played with noisy actions
@@ -153,13 +153,13 @@ ALL_EVAL_EPISODES ?= 10
 ALL_EVAL_SAMPLES ?= 200
 ALL_BATCH ?= 16
 ALL_LR ?= 1e-3
-# captions at 112x112 (49 ViT patches instead of 196): four times cheaper per caption on a CPU; the discrete
+# captions at 112x112 (49 ViT patches instead of 196): a quarter of the tokens per caption; the discrete
 # codec keeps DISCRETE_WIDTH features per integer (see the demo's recipe)
 ALL_MODEL ?= --model-config image_size=112 $(DISCRETE_SETTING)
 # DART noise on the robot arms' and MuJoCo's training episodes (see the demo's recipe)
 ALL_ACTION_NOISE ?= $(ACTION_NOISE)
-# observation-loss weight: 0 skips predicting the next observation, whose Atari frame decoder more than doubles the
-# cost of an Atari batch on a CPU (the actions' loss, which the scores measure, is trained either way)
+# observation-loss weight: 0 skips predicting the next observation, whose Atari frame decoder is the costliest
+# part of an Atari batch on a CPU (the actions' loss, which the scores measure, is trained either way)
 ALL_KAPPA ?= 0
 ALL_TASKS = $(ALL_BABYAI),$(ALL_METAWORLD),$(ALL_MUJOCO),$(ALL_ATARI),$(ALL_TEXT)
 
@@ -229,3 +229,15 @@ test-latest:
 
 lint: setup
 	$(VENV)/bin/ruff check packages tests bench
+
+# The documentation site: docs/ and mkdocs.yml -> site/. --strict turns a broken link, a page missing from the nav
+# or an unreadable docstring into an error; the command-line and configuration pages are generated from the code.
+.PHONY: docs dist
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
+# A wheel and an sdist of each package in $(DIST)/, each built in an isolated environment as pip would build it.
+DIST ?= dist
+dist: setup
+	rm -rf $(DIST)
+	for p in packages/*/; do $(PY) -m build --outdir $(DIST) $$p || exit 1; done

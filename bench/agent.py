@@ -21,7 +21,7 @@ frames / 18 actions) and each number of envs, one random model of the preset pla
 JSON fields (one object per case): ``case, preset, num_envs, context_steps, steps, ms_per_step, dtype,
 baseline_ms_per_step, speedup`` (baseline / ours), ``env_steps_per_s``, ``throughput_vs_1_env`` (env-steps per
 second relative to the same case with 1 env, when measured) and ``reference_ms_per_action`` (the reference
-code's incremental API on this kind of machine, 1 env, REFERENCE.md section 6).
+code's incremental API on this kind of machine, 1 env: docs/benchmarks.md, "The reference code").
 Targets: speedup >= 10 for every 1-env case; 16 envs >= 8x the env-steps per second of 1 env.
 
 Where batching can help. With ``N`` envs a step costs about ``fixed + N * per_env`` ms: the fixed part is the
@@ -63,7 +63,7 @@ CASES = {
         FieldSpec("discrete_actions", "discrete", (), "int64", n=18),
     ),
 }
-#: the reference's ms per action, 1 env, 1 thread (REFERENCE.md section 6)
+#: the reference's ms per action, 1 env, 1 thread (docs/benchmarks.md, "The reference code")
 REFERENCE_MS = {
     "small": {"continuous": 62.0, "atari": 100.0, "babyai": 92.0},
     "tiny": {"continuous": 2.7, "atari": 15.0, "babyai": 4.3},

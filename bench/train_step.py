@@ -1,18 +1,18 @@
 """Time one training step (forward + backward) of a JAT model in fp32 and in bf16 autocast, per modality.
 
-The batches are the reference's measurement (REFERENCE.md section 6): batch 2 of continuous (256 steps, obs 27 /
-act 8), BabyAI (256 steps of 148 ints + a 64-token mission / 7 actions), Atari (32 steps of 84x84x4 frames / 18
-actions) and text (512 tokens). Both precisions run in the same process on the same weights, alternating
-(fp32, bf16, fp32, ...), ``--repeats`` times after a warm-up each; the fastest repeat counts (the machine may be
-shared: the minimum is the least disturbed measurement of the same work). bf16 is ``torch.autocast`` with fp32
-master weights, what ``jat-train --mixed-precision bf16`` runs.
+The batches are the reference's measurement (docs/benchmarks.md, "The reference code"): batch 2 of continuous
+(256 steps, obs 27 / act 8), BabyAI (256 steps of 148 ints + a 64-token mission / 7 actions), Atari (32 steps
+of 84x84x4 frames / 18 actions) and text (512 tokens). Both precisions run in the same process on the same
+weights, alternating (fp32, bf16, fp32, ...), ``--repeats`` times after a warm-up each; the fastest repeat
+counts (the machine may be shared: the minimum is the least disturbed measurement of the same work). bf16 is
+``torch.autocast`` with fp32 master weights, what ``jat-train --mixed-precision bf16`` runs.
 
     python bench/train_step.py --preset small --json
     python bench/train_step.py --preset tiny --cases continuous,text --repeats 2
 
 JSON fields (one object per case): ``case, preset, batch, fp32_s, bf16_s, speedup`` (fp32 / bf16),
 ``loss_fp32, loss_bf16`` (the same batch's loss in both precisions) and ``reference_s`` (the reference code's
-fp32 step on this kind of machine, REFERENCE.md section 6, where measured).
+fp32 step on this kind of machine, docs/benchmarks.md, where measured).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from jat_core.config import JatConfig
 from jat_core.memory import keep_freed_memory
 from jat_core.model import JatModel
 
-#: the reference's fp32 training step, batch 2, 1 thread, jat-small (REFERENCE.md section 6)
+#: the reference's fp32 training step, batch 2, 1 thread, jat-small (docs/benchmarks.md, "The reference code")
 REFERENCE_S = {"small": {"continuous": 9.1, "babyai": 11.4, "atari": 1.5, "text": None}}
 
 

@@ -15,7 +15,8 @@ from jat_envs.text import plugin as text
 from jat_train import cli
 from jat_train.collect import collect, collect_to_disk, features_for, split_sizes, summarize
 
-# The columns and per-step types of jat-project/jat-dataset (REFERENCE.md section 3; one row = one episode).
+# The columns and per-step types of jat-project/jat-dataset (docs/reference/data-schema.md; one row = one
+# episode).
 L, V = datasets.List, datasets.Value
 REFERENCE_SCHEMA = {
     "atari-pong": {

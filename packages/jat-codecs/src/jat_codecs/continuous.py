@@ -8,10 +8,11 @@ Maths of the reference (one linear layer each way, shared by observations and ac
   then ``encoder = Linear(377, H)``;
 - ``decoder = Linear(H, 377)``; the first ``n`` (observation) or ``m`` (action) outputs are the prediction.
 
-Loss, **fixed** (REFERENCE.md quirk): the reference takes the MSE over all 377 cyclic values, so the first
-``377 mod len(x)`` values of a vector count once more than the others and a small vector's error is an average
-over its own repeats. Here the MSE is over the ``len(x)`` distinct values only (observation and reward for an
-observation, the ``m`` action values for an action): every value counts once. Predictions are unchanged.
+Loss, **fixed** (a quirk of the reference, docs/reference/published-jat.md): the reference takes the MSE over
+all 377 cyclic values, so the first ``377 mod len(x)`` values of a vector count once more than the others and
+a small vector's error is an average over its own repeats. Here the MSE is over the ``len(x)`` distinct values
+only (observation and reward for an observation, the ``m`` action values for an action): every value counts
+once. Predictions are unchanged.
 """
 
 from __future__ import annotations

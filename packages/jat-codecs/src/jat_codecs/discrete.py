@@ -20,9 +20,9 @@ Options (``JatConfig.codec_settings["discrete"]``):
   names a red ball) that a small trunk would otherwise have to untangle from a 127-feature sum.
 - ``project_dtype``, ``"bfloat16"``: the projection's matrix products (the ``212 * reduced_size`` wide one is the
   largest product of a tiny model's BabyAI step) run under bf16 autocast from the fp32 weights, whatever precision
-  the rest of the model runs in; the token comes back in the input's dtype. On a CPU with AVX512-BF16 this made a
-  tiny model's BabyAI training step about 20% faster with the same training loss (C's four BabyAI tasks, 1500
-  steps), where bf16 autocast over the whole model raised the loss 8-15%. Default: the surrounding precision.
+  the rest of the model runs in; the token comes back in the input's dtype. On a CPU that computes bf16 natively
+  this shortens a BabyAI training step without raising the training loss, where bf16 autocast over the whole
+  model does raise it (docs/benchmarks.md, "Recipe choices"). Default: the surrounding precision.
 
 The token table and head belong to the core (:class:`jat_core.codec.SharedParts`); this codec only owns the
 two reduction layers ``reduce`` and ``project``.

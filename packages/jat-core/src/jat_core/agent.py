@@ -46,7 +46,7 @@ kept window sees: the windows the model was trained on also start at position 0 
 cost is amortised: one batched pass over ``2 * keep_steps - 3`` tokens every ``S - keep_steps + 1`` steps (with
 the default, about one more token per step and env than the two fed incrementally; a smaller ``keep_steps``
 trades context after a slide for speed). That pass only fills the cache (``cache_only``): the last layer computes
-its keys and values and nothing after them (at ``tiny``, 16 envs: 58 ms per slide instead of 98 ms). When reset
+its keys and values and nothing after them, which saves much of a slide's cost. When reset
 envs leave dead slots behind, the cache drops the leading slots no env uses (``_rebuild``).
 
 Actions. The action codec chooses them from the prediction (:meth:`jat_core.codec.Codec.choose`), deterministic or
@@ -301,8 +301,8 @@ class JatAgent:
         ``(N,)`` rewards -> ``(N, H)`` observation token embeddings."""
         (values,) = prepared.values()
         codec = self.model.codecs[self.task.observation[0].codec]
-        # contiguous: a permuted batch (e.g. channels-last image frames) made the encoder slower (~10% at 16
-        # frames, 1 thread), never faster; the values are the same
+        # contiguous: a permuted batch (e.g. channels-last image frames) runs the encoder slower, never faster;
+        # the values are the same
         values = values.to(self.device).contiguous()
         emb = codec.encode(values, rewards[:, None].to(self.device), role=OBSERVATION)  # (N, 1, H)
         return emb[:, 0].to(self._history.dtype)

@@ -84,8 +84,8 @@ def attention(
         ``(B, nh, Lq, d)``.
     """
     if q.device.type == "cpu" and q.dtype in (torch.bfloat16, torch.float16):
-        # CPU SDPA kernels in half precision are slower than fp32 at these sizes (bf16 backward: 2.7x the time
-        # of fp32's at 3072 tokens of the tiny preset); the matrix products around attention keep the half type
+        # CPU SDPA kernels in half precision are slower than fp32 at these sizes (the bf16 backward most of all:
+        # docs/benchmarks.md, "Design measurements"); the matrix products around attention keep the half type
         with torch.autocast("cpu", enabled=False):
             out = attention(q.float(), k.float(), v.float(), key_valid, window, dropout_p, block)
         return out.to(q.dtype)

@@ -10,7 +10,7 @@ config that lacks one records the default (:meth:`jat_core.plugins.Registry.buil
 
 Two presets::
 
-    JatConfig.from_preset("small")                  # the published jat-small shapes (REFERENCE.md section 1)
+    JatConfig.from_preset("small")                  # the published jat-small shapes (docs: The published JAT)
     JatConfig.from_preset("tiny", vocab_size=512)   # H=128, 2 layers: tests and CPU demos
 
 ``JatConfig.from_pretrained`` refuses a local directory without ``config.json``, or a file that is not a JSON

@@ -3,8 +3,8 @@
 glibc serves every allocation above its mmap threshold (at most 32 MiB, adjusted as the program runs) with its own
 ``mmap`` and unmaps it again on ``free``. A training step allocates some tensors of that size afresh every time (at
 jat-small: the 50257 x 768 token table's dense gradient, its bf16 copy under autocast, the image codec's
-15488-wide layer), so every step faults all their pages in again: here ``torch.zeros(50257, 768)`` plus its bf16
-copy take about 116 ms that way and 15 ms once the blocks are kept. :func:`keep_freed_memory` raises the mmap and
+15488-wide layer), so every step faults all their pages in again, which costs several times the work itself
+(docs/benchmarks.md, "Training in bf16"). :func:`keep_freed_memory` raises the mmap and
 trim thresholds so that blocks up to ``limit`` bytes come from (and return to) the process's heap, which is what a
 ``LD_PRELOAD`` of jemalloc or tcmalloc, the usual advice for PyTorch on CPUs, also buys. The price: memory freed
 by a step stays with the process for the next one instead of going back to the system.

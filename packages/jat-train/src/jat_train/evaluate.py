@@ -160,7 +160,7 @@ def build_parser():
     p.add_argument("--reps", type=int, default=DEFAULT_REPS, help="bootstrap replicates (default 2000)")
     p.add_argument("--device", default=None, help="torch device of the model (default: cuda if available)")
     p.add_argument("--dtype", choices=list(DTYPES), default="fp32",
-                   help="weights of the model that acts (bf16: about 2x faster per action on CPU; default fp32)")
+                   help="weights of the model that acts (bf16: faster per action on CPU; default fp32)")
     p.add_argument("--actions", choices=["sample", "argmax"], default="sample",
                    help="how a model chooses an action it scores as a choice among n (the action codec's choose): a "
                    "draw from the softmax, seeded by --seed (the reference JAT's get_next_action default: a policy "

@@ -41,8 +41,8 @@ def _precision(config: TrainConfig) -> str:
     """``config.mixed_precision``, with ``"auto"`` resolved: bf16 on a GPU that supports it, else ``"no"``.
 
     A CPU stays in fp32 under ``"auto"`` even where it computes bf16 natively: there bf16 autocast makes a step
-    about 1.5x faster, but the tiny model's training loss ran 8-15% above fp32's at equal steps (three BabyAI
-    tasks) and a held-out demo set scored 0.73 against 0.92; ``--mixed-precision bf16`` asks for it.
+    faster, but a tiny model trains to a higher loss and a lower score than in fp32 (docs/benchmarks.md, "Recipe
+    choices"); ``--mixed-precision bf16`` asks for it.
     """
     if config.mixed_precision != "auto":
         return config.mixed_precision

@@ -17,8 +17,8 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-#: subgoals the bot may push during one planning call before we call it a loop (measured over 10 episodes
-#: of each of the 39 levels: at most 10 when it does not loop)
+#: subgoals the bot may push during one planning call before it counts as a loop: ten times what the bot
+#: pushes on any of the 39 levels when it does not loop
 MAX_SUBGOALS_PER_STEP = 100
 #: steps per episode; BabyAI levels truncate themselves well before this
 MAX_STEPS = 10_000

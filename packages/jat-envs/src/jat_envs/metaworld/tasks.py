@@ -1,6 +1,6 @@
 """The 50 Meta-World tasks (the MT50 set): task name -> Meta-World env name.
 
-The reference used the ``-v2`` envs of 2023's Meta-World; Meta-World 3.x ships only ``-v3`` (same tasks, same
+The reference used Meta-World's ``-v2`` envs; Meta-World 3.x ships only ``-v3`` (same tasks, same
 39-float observation and 4-float action, revised rewards and physics details), so each task maps to its
 ``-v3`` env. Scores in ``reference_scores.csv`` were measured on ``-v2``.
 """

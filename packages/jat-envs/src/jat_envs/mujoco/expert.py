@@ -15,8 +15,8 @@ These are not the agents that produced the published data; each is a ``TaskSpec.
   (``mujoco.rollout``): at each step it rolls out the current plan and ``samples - 1`` noisy variants (linear
   splines) for ``horizon`` control steps, keeps the best under the task's reward (plus an upright term that
   keeps the cheetah off its back), applies its first action and warm-starts the next step from the shifted plan.
-  With 128 samples over 15 steps it reaches about 0.86 expert-normalised, at about 10M physics steps per
-  1000-step episode (about 50 s on one core shared with other jobs).
+  With 128 samples over 15 steps it plays close to the reference expert, at about 10M physics steps per
+  1000-step episode, so collecting its data is slow (docs/benchmarks.md, "Design measurements").
 
 Every expert is deterministic: the controllers have no randomness, and the planner's noise is seeded from the
 episode's start state (so a seeded reset gives the same episode).

@@ -237,6 +237,27 @@ def test_an_empty_split_names_task_split_and_path(tmp_path, capsys):
     assert snapshot(tmp_path / "data") == before
 
 
+@pytest.mark.parametrize("field, step, extra", [
+    ("continuous_observations", 3, ()),  # found while the input statistics are taken
+    ("continuous_observations", 0, ("--no-normalize-inputs",)),  # found when the episode is drawn
+    ("continuous_actions", 5, ()),
+])
+def test_ragged_steps_name_task_episode_step_and_field(tmp_path, capsys, field, step, extra):
+    """A step whose value is shorter than the others (a bad plugin, a hand-edited data set) is refused naming
+    where it is, not deep inside numpy ("setting an array element with a sequence")."""
+    from trainkit import write_rows
+
+    rows = [episode(6, seed=i) for i in range(4)]
+    rows[2][field][step] = rows[2][field][step][:-1]
+    write_rows(str(tmp_path / "data"), TASK, rows)
+    before = snapshot(tmp_path / "data")
+    assert main(train_argv(tmp_path / "data", tmp_path / "run", *extra)) == 2
+    assert_one_line_error(capsys.readouterr().err, "jat-train", f"task '{TASK}' episode 2", f"field '{field}'",
+                          f"step {step}", "shape")
+    assert snapshot(tmp_path / "data") == before
+    assert not os.path.exists(tmp_path / "run" / "checkpoint-2")
+
+
 # -- seeded random truncations ---------------------------------------------------------------------------------
 CHECKPOINT_FILES = ("trainer_state.json", "config.json", "model.safetensors", "optimizer.pt", "scheduler.pt",
                     "rank-0.pt", "tokenizer.json")

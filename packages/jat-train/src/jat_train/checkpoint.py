@@ -13,9 +13,16 @@ saving leaves the previous checkpoints intact and never a half-written ``checkpo
 
 Resuming (:func:`resume_checkpoint`) takes the newest checkpoint that :func:`checkpoint_problem` finds intact
 (``trainer_state.json`` parses and matches its directory, ``model.safetensors`` has a readable header that
-covers the file, the ``.pt`` files are complete zip archives, the JSON files parse). A damaged newer one is
-skipped with a warning naming the damaged file; when every checkpoint is damaged the run stops with a
-:class:`CheckpointError` naming them, instead of training from scratch.
+covers the file, the ``.pt`` files are complete zip archives whose pickle calls nothing but what
+``torch.load(weights_only=True)`` allows, the JSON files parse). A damaged newer one is skipped with a warning
+naming the damaged file; when every checkpoint is damaged the run stops with a :class:`CheckpointError` naming
+them, instead of training from scratch.
+
+Nothing in a checkpoint runs as code: a checkpoint folder may come from someone else (a shared disk, a
+downloaded run). The ``.pt`` files are read with ``torch.load(weights_only=True)``, which rebuilds tensors and
+plain Python values only, plus the numpy arrays of the RNG states (:data:`SAFE_GLOBALS`, the one addition to
+its allowlist); a ``.pt`` file whose pickle names any other function or class is refused, naming it, before
+anything is loaded. Every checkpoint this module has written loads that way: the format is unchanged.
 """
 
 from __future__ import annotations
@@ -39,6 +46,18 @@ STATE = "trainer_state.json"
 WEIGHTS = "model.safetensors"
 #: ``torch.save`` files every checkpoint holds (besides ``rank-<r>.pt`` for each of its ranks).
 TORCH_FILES = ("optimizer.pt", "scheduler.pt")
+
+
+def _numpy_globals() -> list:
+    """What a pickled numpy array of the numpy RNG state (``uint32``) needs beyond ``weights_only``'s allowlist:
+    numpy's array rebuilder, ``ndarray``, ``dtype`` and the ``uint32`` dtype class."""
+    rebuild = np.zeros(1, dtype=np.uint32).__reduce__()[0]  # numpy.core or numpy._core, by numpy version
+    dtypes = getattr(np, "dtypes", None)
+    return [rebuild, np.ndarray, np.dtype, *([dtypes.UInt32DType] if dtypes is not None else [])]
+
+
+#: the functions and classes a checkpoint's ``.pt`` files may call besides ``weights_only``'s own allowlist
+SAFE_GLOBALS = _numpy_globals()
 
 
 class CheckpointError(ValueError):
@@ -90,7 +109,9 @@ def checkpoint_problem(path: str) -> str | None:
     integer ``step`` matches the directory name; ``config.json`` and ``tokenizer.json`` (when present) parse;
     ``model.safetensors`` opens and its header covers the file (safetensors has no checksum: flipped bytes in
     the tensor data go unnoticed); ``optimizer.pt``, ``scheduler.pt`` and ``rank-<r>.pt`` for each of its
-    ``world_size`` ranks are zip archives (``torch.save``'s format) whose members pass their CRC check.
+    ``world_size`` ranks are zip archives (``torch.save``'s format) whose members pass their CRC check and
+    whose pickle calls nothing outside ``torch.load(weights_only=True)``'s allowlist and :data:`SAFE_GLOBALS`
+    (read without unpickling: nothing in it runs).
     """
     from safetensors import safe_open
 
@@ -129,7 +150,41 @@ def checkpoint_problem(path: str) -> str | None:
             return f"{file}: {what}"
         if bad is not None:
             return f"{file}: damaged (bad CRC in its member {bad!r})"
+        problem = _unsafe_pickle(file)
+        if problem:
+            return problem
     return None
+
+
+def _unsafe_pickle(file: str) -> str | None:
+    """Why the ``torch.save`` file ``file`` is refused (its pickle would call a function or build a class that
+    ``weights_only`` loading does not allow, i.e. could run code), or ``None``. Scans the pickle, runs nothing."""
+    from torch.serialization import get_unsafe_globals_in_checkpoint, safe_globals
+
+    try:
+        with safe_globals(SAFE_GLOBALS):
+            unsafe = get_unsafe_globals_in_checkpoint(file)
+    except Exception as exc:  # a pickle stream cut short, an unknown opcode
+        return f"{file}: damaged ({type(exc).__name__}: {exc})"
+    if unsafe:
+        return (
+            f"{file}: refused: its pickle calls {', '.join(sorted(unsafe))}, which could run code on loading "
+            "(a checkpoint holds only tensors and plain values)"
+        )
+    return None
+
+
+def load_torch_file(file: str) -> Any:
+    """``torch.load(file, weights_only=True)`` with the numpy arrays of RNG states allowed (:data:`SAFE_GLOBALS`):
+    rebuilds tensors and plain Python values, runs no code from the file.
+
+    Raises:
+        pickle.UnpicklingError: the file asks for anything else (the message says what).
+    """
+    from torch.serialization import safe_globals
+
+    with safe_globals(SAFE_GLOBALS):
+        return torch.load(file, weights_only=True)
 
 
 def resume_checkpoint(output_dir: str, warn: Callable[[str], Any] | None = None) -> str | None:
@@ -294,9 +349,6 @@ def load_checkpoint(path: str, *, accelerator, model, optimizer, scheduler) -> t
         with open(file, encoding="utf-8") as f:
             return json.load(f)
 
-    def load_torch(file: str) -> Any:
-        return torch.load(file, weights_only=False)
-
     trainer_state = _read(os.path.join(path, STATE), load_json)
     weights = _read(os.path.join(path, WEIGHTS), load_file)
     unwrapped = accelerator.unwrap_model(model)
@@ -308,12 +360,12 @@ def load_checkpoint(path: str, *, accelerator, model, optimizer, scheduler) -> t
             f"checkpoint {path!r} does not match the model: missing {missing}, unexpected {unexpected}"
         )
     optimizer_file, scheduler_file = (os.path.join(path, name) for name in TORCH_FILES)
-    _read(optimizer_file, lambda file: optimizer.load_state_dict(load_torch(file)))
-    _read(scheduler_file, lambda file: scheduler.load_state_dict(load_torch(file)))
+    _read(optimizer_file, lambda file: optimizer.load_state_dict(load_torch_file(file)))
+    _read(scheduler_file, lambda file: scheduler.load_state_dict(load_torch_file(file)))
     data_state = None
     rank_file = os.path.join(path, f"rank-{accelerator.process_index}.pt")
     if trainer_state.get("world_size") == accelerator.num_processes and os.path.isfile(rank_file):
-        rank_state = _read(rank_file, load_torch)
+        rank_state = _read(rank_file, load_torch_file)
         set_rng_state(rank_state["rng"])
         data_state = rank_state["data"]
     return trainer_state, data_state

@@ -84,10 +84,10 @@ def test_the_lock_is_released_on_exit_and_on_error(tmp_path):
     assert warnings == [] and os.listdir(tmp_path) == []
 
 
-def test_without_flock_the_recorded_pid_decides(tmp_path, holder, monkeypatch):
-    """A file system without ``flock``: a live holder on this host keeps the folder, a dead one is taken over."""
+def test_without_file_locks_the_recorded_pid_decides(tmp_path, holder, monkeypatch):
+    """A file system without locks (ENOLCK): a live holder on this host keeps the folder, a dead one is taken over."""
     proc = holder(tmp_path / "run")
-    monkeypatch.setattr(run_lock_module, "_flock", lambda fd: False)
+    monkeypatch.setattr(run_lock_module, "_lock_file", lambda fd: False)
     with pytest.raises(RunLockError, match=f"pid {proc.pid}.*if it is gone, remove"):
         with run_lock(tmp_path / "run", prog="jat-train"):
             pass

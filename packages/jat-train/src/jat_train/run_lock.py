@@ -3,13 +3,15 @@
     with run_lock("runs/x", prog="jat-train", field="--output-dir"):
         ...  # write into runs/x
 
-The lock is the file ``<folder>/.jat-run.lock`` held with ``flock`` for as long as the ``with`` block runs; it
-records who holds it (pid, host, program, start time) for the message a refused process prints. ``flock`` is
-released by the kernel when its holder dies, however it dies, so a lock file left by a killed process (SIGKILL,
-a lost node) is taken over, with a warning naming the dead holder; there is no stale lock to remove by hand.
-A clean exit removes the file.
+The lock is the file ``<folder>/.jat-run.lock`` with a POSIX record lock (``fcntl.lockf``) on it for as long as
+the ``with`` block runs; it records who holds it (pid, host, program, start time) for the message a refused
+process prints. The kernel (or the NFS lock manager) releases a record lock when its process dies, however it
+dies, and forked children (data-loader workers that outlive a killed trainer for a few seconds) do not inherit
+it, so a lock file left by a killed process is taken over at once, with a warning naming the dead holder; there
+is no stale lock to remove by hand. Record locks do not exclude their own process: a second hold of one folder
+in the same process is refused from a table of this process's holds. A clean exit removes the file.
 
-On a file system without ``flock`` (some network mounts answer ``ENOLCK``) or a platform without ``fcntl``, the
+On a file system without locks (some network mounts answer ``ENOLCK``) or a platform without ``fcntl``, the
 recorded pid decides instead: a holder still running on this host, or one on another host (whose pid cannot be
 checked), keeps the folder; a dead one on this host is taken over.
 """
@@ -30,6 +32,10 @@ logger = logging.getLogger(__name__)
 
 #: the lock file, in the folder it guards
 LOCK_FILE = ".jat-run.lock"
+
+
+#: this process's holds, by real folder path: record locks do not exclude their own process
+_HELD: dict[str, dict] = {}
 
 
 class RunLockError(ValueError):
@@ -62,14 +68,19 @@ def run_lock(
     folder = os.fspath(folder)
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, LOCK_FILE)
+    key = os.path.realpath(folder)
+    if key in _HELD:
+        raise RunLockError(f"{field} {folder!r} is in use: {_describe(_HELD[key])} is writing it (this process)")
     fd = _acquire(path, folder, field, warn if warn is not None else logger.warning)
     try:
         os.ftruncate(fd, 0)
         holder = {"pid": os.getpid(), "host": socket.gethostname(), "prog": prog,
                   "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         os.pwrite(fd, json.dumps(holder).encode(), 0)
+        _HELD[key] = holder
         yield path
     finally:
+        _HELD.pop(key, None)
         with contextlib.suppress(OSError):
             os.unlink(path)  # while still holding it: see _acquire's check of the inode
         os.close(fd)
@@ -80,7 +91,7 @@ def _acquire(path: str, folder: str, field: str, warn: Callable[[str], Any]) -> 
     for _ in range(100):
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            locked = _flock(fd)
+            locked = _lock_file(fd)
             holder = _holder(fd, wait=locked is None)
             if locked is None or (locked is False and holder is not None and _maybe_alive(holder)):
                 hint = "" if locked is None else f" (if it is gone, remove {path})"
@@ -101,15 +112,15 @@ def _acquire(path: str, folder: str, field: str, warn: Callable[[str], Any]) -> 
     raise RunLockError(f"{field} {folder!r}: could not take the lock {path} (other processes keep replacing it)")
 
 
-def _flock(fd: int) -> bool | None:
-    """Take ``flock`` on ``fd`` without waiting: ``True`` taken, ``None`` another process holds it, ``False``
-    the file system or platform has no ``flock`` (the recorded pid decides)."""
+def _lock_file(fd: int) -> bool | None:
+    """Take a record lock on ``fd`` without waiting: ``True`` taken, ``None`` another process holds it, ``False``
+    the file system or platform has no locks (the recorded pid decides)."""
     try:
         import fcntl
     except ImportError:
         return False
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         return True
     except OSError as exc:
         if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
@@ -135,7 +146,7 @@ def _holder(fd: int, *, wait: bool) -> dict | None:
 
 
 def _maybe_alive(holder: dict) -> bool:
-    """Without ``flock``: whether the recorded holder may still run (a live pid on this host, or any other host,
+    """Without file locks: whether the recorded holder may still run (a live pid on this host, or any other host,
     where its pid cannot be checked)."""
     pid = holder.get("pid")
     if holder.get("host") != socket.gethostname():

@@ -9,7 +9,8 @@ A checkpoint holds everything a resumed run needs to continue exactly:
 - ``trainer_state.json``: step, world size, and the run's settings; written last.
 
 Everything is written into ``OUT/.tmp-checkpoint-<step>/`` and then renamed, so a process killed while
-saving leaves the previous checkpoints intact and never a half-written ``checkpoint-<step>``.
+saving leaves the previous checkpoints intact and never a half-written ``checkpoint-<step>``; a save that fails
+(a full disk) removes its temporary directory and raises an ``OSError`` naming the file and the cause.
 
 Resuming (:func:`resume_checkpoint`) takes the newest checkpoint that :func:`checkpoint_problem` finds intact
 (``trainer_state.json`` parses and matches its directory, ``model.safetensors`` has a readable header that
@@ -20,7 +21,7 @@ them, instead of training from scratch.
 
 Nothing in a checkpoint runs as code: a checkpoint folder may come from someone else (a shared disk, a
 downloaded run). The ``.pt`` files are read with ``torch.load(weights_only=True)``, which rebuilds tensors and
-plain Python values only, plus the numpy arrays of the RNG states (:data:`SAFE_GLOBALS`, the one addition to
+plain Python values only, plus the numpy arrays of the RNG states (:data:`jat_train.torchfiles.SAFE_GLOBALS`, the one addition to
 its allowlist); a ``.pt`` file whose pickle names any other function or class is refused, naming it, before
 anything is loaded. Every checkpoint this module has written loads that way: the format is unchanged.
 """
@@ -40,24 +41,15 @@ from typing import Any
 import numpy as np
 import torch
 
+from jat_train.files import fsync_file, writing
+from jat_train.torchfiles import SAFE_GLOBALS, load_torch_file, save_torch, unsafe_pickle  # noqa: F401
+
 PREFIX = "checkpoint-"
 TMP_PREFIX = ".tmp-checkpoint-"
 STATE = "trainer_state.json"
 WEIGHTS = "model.safetensors"
 #: ``torch.save`` files every checkpoint holds (besides ``rank-<r>.pt`` for each of its ranks).
 TORCH_FILES = ("optimizer.pt", "scheduler.pt")
-
-
-def _numpy_globals() -> list:
-    """What a pickled numpy array of the numpy RNG state (``uint32``) needs beyond ``weights_only``'s allowlist:
-    numpy's array rebuilder, ``ndarray``, ``dtype`` and the ``uint32`` dtype class."""
-    rebuild = np.zeros(1, dtype=np.uint32).__reduce__()[0]  # numpy.core or numpy._core, by numpy version
-    dtypes = getattr(np, "dtypes", None)
-    return [rebuild, np.ndarray, np.dtype, *([dtypes.UInt32DType] if dtypes is not None else [])]
-
-
-#: the functions and classes a checkpoint's ``.pt`` files may call besides ``weights_only``'s own allowlist
-SAFE_GLOBALS = _numpy_globals()
 
 
 class CheckpointError(ValueError):
@@ -110,7 +102,7 @@ def checkpoint_problem(path: str) -> str | None:
     ``model.safetensors`` opens and its header covers the file (safetensors has no checksum: flipped bytes in
     the tensor data go unnoticed); ``optimizer.pt``, ``scheduler.pt`` and ``rank-<r>.pt`` for each of its
     ``world_size`` ranks are zip archives (``torch.save``'s format) whose members pass their CRC check and
-    whose pickle calls nothing outside ``torch.load(weights_only=True)``'s allowlist and :data:`SAFE_GLOBALS`
+    whose pickle calls nothing outside ``torch.load(weights_only=True)``'s allowlist and :data:`jat_train.torchfiles.SAFE_GLOBALS`
     (read without unpickling: nothing in it runs).
     """
     from safetensors import safe_open
@@ -150,41 +142,10 @@ def checkpoint_problem(path: str) -> str | None:
             return f"{file}: {what}"
         if bad is not None:
             return f"{file}: damaged (bad CRC in its member {bad!r})"
-        problem = _unsafe_pickle(file)
+        problem = unsafe_pickle(file)
         if problem:
             return problem
     return None
-
-
-def _unsafe_pickle(file: str) -> str | None:
-    """Why the ``torch.save`` file ``file`` is refused (its pickle would call a function or build a class that
-    ``weights_only`` loading does not allow, i.e. could run code), or ``None``. Scans the pickle, runs nothing."""
-    from torch.serialization import get_unsafe_globals_in_checkpoint, safe_globals
-
-    try:
-        with safe_globals(SAFE_GLOBALS):
-            unsafe = get_unsafe_globals_in_checkpoint(file)
-    except Exception as exc:  # a pickle stream cut short, an unknown opcode
-        return f"{file}: damaged ({type(exc).__name__}: {exc})"
-    if unsafe:
-        return (
-            f"{file}: refused: its pickle calls {', '.join(sorted(unsafe))}, which could run code on loading "
-            "(a checkpoint holds only tensors and plain values)"
-        )
-    return None
-
-
-def load_torch_file(file: str) -> Any:
-    """``torch.load(file, weights_only=True)`` with the numpy arrays of RNG states allowed (:data:`SAFE_GLOBALS`):
-    rebuilds tensors and plain Python values, runs no code from the file.
-
-    Raises:
-        pickle.UnpicklingError: the file asks for anything else (the message says what).
-    """
-    from torch.serialization import safe_globals
-
-    with safe_globals(SAFE_GLOBALS):
-        return torch.load(file, weights_only=True)
 
 
 def resume_checkpoint(output_dir: str, warn: Callable[[str], Any] | None = None) -> str | None:
@@ -284,31 +245,43 @@ def save_checkpoint(
 
     Returns:
         The checkpoint's path.
+
+    Raises:
+        OSError: a file could not be written (a full disk): naming it and the cause; the temporary directory is
+            removed and the earlier checkpoints are untouched.
     """
     tmp = os.path.join(output_dir, f"{TMP_PREFIX}{step}")
     final = checkpoint_dir(output_dir, step)
+    note = f"checkpoint {step} was not written, the ones before it are intact"
+    try:
+        if accelerator.is_main_process:
+            shutil.rmtree(tmp, ignore_errors=True)
+            os.makedirs(tmp)
+        accelerator.wait_for_everyone()
+        save_torch({"rng": rng_state(), "data": data_state}, os.path.join(tmp, f"rank-{accelerator.process_index}.pt"),
+                    note)
+        if accelerator.is_main_process:
+            with writing(tmp, note), _quiet_transformers():
+                accelerator.unwrap_model(model).save_pretrained(tmp)  # safetensors
+                if tokenizer is not None:
+                    tokenizer.save_pretrained(tmp)
+            save_torch(optimizer.state_dict(), os.path.join(tmp, "optimizer.pt"), note)
+            save_torch(scheduler.state_dict(), os.path.join(tmp, "scheduler.pt"), note)
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            for name in os.listdir(tmp):  # on the disk before the checkpoint counts as complete
+                with writing(os.path.join(tmp, name), note):
+                    fsync_file(os.path.join(tmp, name))
+            state = dict(trainer_state, step=step, world_size=accelerator.num_processes)
+            with writing(os.path.join(tmp, STATE), note), open(os.path.join(tmp, STATE), "w") as f:
+                json.dump(state, f, indent=1)
+                f.flush()
+                os.fsync(f.fileno())
+    except BaseException:
+        if accelerator.is_main_process:  # a full disk: give back the space the partial checkpoint took
+            shutil.rmtree(tmp, ignore_errors=True)
+        raise
     if accelerator.is_main_process:
-        shutil.rmtree(tmp, ignore_errors=True)
-        os.makedirs(tmp)
-    accelerator.wait_for_everyone()
-    torch.save(
-        {"rng": rng_state(), "data": data_state},
-        os.path.join(tmp, f"rank-{accelerator.process_index}.pt"),
-    )
-    if accelerator.is_main_process:
-        with _quiet_transformers():
-            accelerator.unwrap_model(model).save_pretrained(tmp)  # safetensors
-        if tokenizer is not None:
-            tokenizer.save_pretrained(tmp)
-        torch.save(optimizer.state_dict(), os.path.join(tmp, "optimizer.pt"))
-        torch.save(scheduler.state_dict(), os.path.join(tmp, "scheduler.pt"))
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        state = dict(trainer_state, step=step, world_size=accelerator.num_processes)
-        with open(os.path.join(tmp, STATE), "w") as f:
-            json.dump(state, f, indent=1)
-            f.flush()
-            os.fsync(f.fileno())
         if os.path.exists(final):  # a stale checkpoint of the same step from an abandoned run
             shutil.rmtree(final)
         os.replace(tmp, final)

@@ -28,6 +28,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from jat_train.files import writing
+
 logger = logging.getLogger(__name__)
 
 #: the lock file, in the folder it guards
@@ -73,10 +75,11 @@ def run_lock(
         raise RunLockError(f"{field} {folder!r} is in use: {_describe(_HELD[key])} is writing it (this process)")
     fd = _acquire(path, folder, field, warn if warn is not None else logger.warning)
     try:
-        os.ftruncate(fd, 0)
         holder = {"pid": os.getpid(), "host": socket.gethostname(), "prog": prog,
                   "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-        os.pwrite(fd, json.dumps(holder).encode(), 0)
+        with writing(path):  # a full disk: named like any other write
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(holder).encode(), 0)
         _HELD[key] = holder
         yield path
     finally:

@@ -20,6 +20,7 @@ import numpy as np
 from jat_core.specs import TaskSpec
 
 from jat_train.episodes import local_path
+from jat_train.files import writing
 from jat_train.recording import PolicyFactory, collect
 from jat_train.sources import REWARDS
 
@@ -105,7 +106,8 @@ def write_data(task: TaskSpec, data, out: str) -> str:
 
     Raises:
         UserError: ``out`` or ``out/<task>`` exists as a file.
-        OSError: the written data set does not load back as it was.
+        OSError: the data set could not be written (a full disk) or does not load back as it was: naming the
+            path and the cause; the previous data set is untouched.
     """
     check_destination(task, out)
     path = local_path(task, out)
@@ -113,7 +115,7 @@ def write_data(task: TaskSpec, data, out: str) -> str:
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=f".tmp-{os.path.basename(path)}-", dir=parent)
     try:
-        with _quiet_datasets():
+        with writing(path, f"the data set of task {task.name!r} there is as it was"), _quiet_datasets():
             # an empty split saved with 0 shards cannot be loaded back: give it one (empty) shard
             data.save_to_disk(tmp, num_shards={name: 1 for name, split in data.items() if len(split) == 0})
             _check_written(task, tmp, data)

@@ -42,6 +42,7 @@ from jat_core.memory import keep_freed_memory
 # re-exported (the F401 lines): names that lived here before the settings, command line, log and set-up moved out
 from jat_train import checkpoint as ckpt
 from jat_train.data import SHUFFLE_BUFFER, DataError, build_batches, open_sources, sample_texts  # noqa: F401
+from jat_train.files import append_line
 from jat_train.input_stats import run_normalization
 from jat_train.loader import BatchLoader
 from jat_train.run_lock import RunLockError, run_lock
@@ -321,8 +322,7 @@ def _evaluate(config, accelerator, model, tasks, tokenizer, step: int, log: RunL
                     progress=False, agent_kwargs={"tokenizer": tokenizer},
                 )
             unwrapped.train()
-            with open(os.path.join(config.output_dir, EVAL_FILE), "a") as f:
-                f.write(json.dumps({"step": step, **_jsonable(results)}) + "\n")
+            append_line(os.path.join(config.output_dir, EVAL_FILE), json.dumps({"step": step, **_jsonable(results)}))
             for name, scores in results["tasks"].items():
                 log.scalar(f"eval/{name}/return", scores["mean"], step)
             if results["all"].get("iqm") is not None:

@@ -13,32 +13,19 @@ from filekit import snapshot
 from jat_train import checkpoint as ckpt
 from jat_train.data import open_episodes
 from jat_train.runlog import read_log
-from toy_cli import load_plugins, task
-from toy_cli import main as toy_main
-from trainkit import assert_one_line_error, train_argv, write_task
+from toy_cli import EVAL, load_plugins, make_seed, task
+from trainkit import assert_one_line_error, train_argv
 
 needs_tmpfs = pytest.mark.skipif(not available(), reason="no private mount namespace here (unshare) for a tmpfs")
 
 NO_SPACE = "No space left on device"
-EVAL = ["--tasks", "toy-reach", "--episodes", "2", "--no-progress", "--device", "cpu", "--policy", "random"]
 
 
 @pytest.fixture(scope="module")
 def seed(tmp_path_factory):
-    """What exists before the full disk: local data, a 4-step run (checkpoints 2 and 4), a collected data set,
-    an evaluation and a report."""
+    """What exists before the full disk (:func:`toy_cli.make_seed`)."""
     root = tmp_path_factory.mktemp("seed")
-    cwd = os.getcwd()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(jat_core.plugins, "load_plugins", load_plugins)
-        mp.chdir(root)
-        write_task("data", task(), [5, 9, 2, 13, 6, 17, 8])
-        assert toy_main("jat-train", train_argv("data", "run")) == 0
-        assert toy_main("jat-collect", ["--tasks", "toy-reach", "--episodes", "3", "--out", "collected",
-                                        "--no-progress"]) == 0
-        assert toy_main("jat-eval", [*EVAL, "--out", "eval"]) == 0
-        assert toy_main("jat-report", ["--run", "run", "--eval", "eval", "--out", "report"]) == 0
-    assert os.getcwd() == cwd
+    make_seed(root)
     assert {"results.json", "domains.png", "tasks.png"} <= set(os.listdir(root / "eval"))
     return root
 

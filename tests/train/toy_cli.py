@@ -35,6 +35,38 @@ def load_plugins(names=None):
     return toy_registry(task())
 
 
+#: ``jat-eval`` on the toy task with a random policy (add ``--out``)
+EVAL = ["--tasks", "toy-reach", "--episodes", "2", "--no-progress", "--device", "cpu", "--policy", "random"]
+
+
+#: the text of ``extra.md``, for a report that differs from the first one (``jat-report --extra extra.md``)
+EXTRA = "Written again."
+
+
+def make_seed(root) -> None:
+    """What the fault tests start from, in ``root``: local data (``data``), a 4-step run with checkpoints 2 and 4
+    (``run``), a collected data set (``collected``, 3 episodes), an evaluation (``eval``) and a report
+    (``report``), and ``extra.md`` (:data:`EXTRA`). Runs the commands in this process, with ``jat_core.plugins.load_plugins`` set to
+    :func:`load_plugins` while they run."""
+    from trainkit import train_argv, write_task
+
+    cwd, plugins = os.getcwd(), jat_core.plugins.load_plugins
+    jat_core.plugins.load_plugins = load_plugins
+    try:
+        os.chdir(root)
+        write_task("data", task(), [5, 9, 2, 13, 6, 17, 8])
+        assert main("jat-train", train_argv("data", "run")) == 0
+        assert main("jat-collect", ["--tasks", "toy-reach", "--episodes", "3", "--out", "collected",
+                                    "--no-progress"]) == 0
+        assert main("jat-eval", [*EVAL, "--out", "eval"]) == 0
+        assert main("jat-report", ["--run", "run", "--eval", "eval", "--out", "report"]) == 0
+        with open("extra.md", "w") as f:
+            f.write(EXTRA + "\n")
+    finally:
+        os.chdir(cwd)
+        jat_core.plugins.load_plugins = plugins
+
+
 def main(prog: str, argv: list[str]) -> int:
     """Run the console script ``prog`` (with whatever plugins ``jat_core.plugins.load_plugins`` gives)."""
     from jat_train import collect, evaluate, report, trainer

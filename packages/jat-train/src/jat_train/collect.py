@@ -29,7 +29,14 @@ from collections.abc import Sequence
 # re-exported: the names this module held before its schema, rollouts and writer moved out
 from jat_train.recording import PolicyFactory, collect, load_policy_factory, random_policy  # noqa: F401
 from jat_train.schema import features_for, split_sizes, value_feature  # noqa: F401
-from jat_train.store import CollectSummary, check_destination, collect_to_disk, summarize, write_data  # noqa: F401
+from jat_train.store import (  # noqa: F401
+    CollectSummary,
+    check_destination,
+    collect_to_disk,
+    remove_partial,
+    summarize,
+    write_data,
+)
 
 
 # -- command line -------------------------------------------------------------------------------------------
@@ -111,6 +118,7 @@ def _main(argv: Sequence[str] | None) -> int:
             "(a factory(env) -> policy) or --policy random"
         )
     with run_lock(args.out, prog="jat-collect", field="--out"):  # one jat-collect or jat-train writes --out
+        remove_partial(args.out)  # what a killed jat-collect left: its data set set aside is put back
         for task in tasks:
             if task.name in made:
                 from jat_train.samples import collect_samples_to_disk

@@ -218,9 +218,9 @@ def write_report(run_dir: str | os.PathLike, eval_dir: str | os.PathLike, out: s
     }
     if Path(eval_dir).resolve() != out.resolve():
         writes[out / "results.json"] = lambda tmp: shutil.copyfile(results_file, tmp)
-        for png in Path(eval_dir).glob("*.png"):
+        for png in _plots(Path(eval_dir)):
             writes[out / png.name] = lambda tmp, png=png: shutil.copyfile(png, tmp)
-    names = {p.name for p in out.glob("*.png")} | {p.name for p in writes if p.suffix == ".png"}
+    names = {p.name for p in _plots(out)} | {p.name for p in writes if p.suffix == ".png"}
     plots = sorted(names - {"learning_curve.png", "task_curves.png"})
     text = [
         "# JAT run report",
@@ -249,6 +249,11 @@ def write_report(run_dir: str | os.PathLike, eval_dir: str | os.PathLike, out: s
     writes[path] = lambda tmp: Path(tmp).write_text("\n".join(text).rstrip() + "\n")
     write_files(writes, note=f"the files in {str(out)!r} are as they were")  # all or none
     return path
+
+
+def _plots(folder: Path) -> list[Path]:
+    """The PNG files of a folder, without hidden ones (the temporary files of a write that was killed)."""
+    return [p for p in folder.glob("*.png") if not p.name.startswith(".")]
 
 
 def _main(argv: list[str] | None) -> int:

@@ -3,14 +3,15 @@
 A task's data set goes to ``OUT/<task>/`` (``datasets.DatasetDict.save_to_disk``, splits ``train`` and
 ``test``). It is first written to a temporary directory beside ``OUT/<task>/``, loaded back and checked, and only
 then renamed over the old one: a failed or interrupted collection leaves the previous data (and no temporary
-directory). An empty split (``test`` with one episode) is written as one empty, typed shard, so the data set
-loads, and trains.
+directory); what a killed one leaves is undone by the next ``jat-collect`` (:func:`remove_partial`). An empty
+split (``test`` with one episode) is written as one empty, typed shard, so the data set loads, and trains.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -151,6 +152,25 @@ def _check_written(task: TaskSpec, path: str, data) -> None:
     for name, split in data.items():
         if name not in loaded or len(loaded[name]) != len(split) or loaded[name].features != split.features:
             raise OSError(f"task {task.name!r}: the {name!r} split written to {path!r} does not match what was collected")
+
+
+def remove_partial(out: str) -> None:
+    """Undo what a killed ``jat-collect`` left in ``out``: a data set set aside by :func:`_replace_dir`
+    (``.old-<task>-*``) whose replacement never got in place is put back, any other one and the temporary
+    directories and files (``.tmp-*``) are removed. Only for a process that holds ``out``'s run lock
+    (:mod:`jat_train.run_lock`): a live writer's temporaries look the same."""
+    if not os.path.isdir(out):
+        return
+    for name in sorted(os.listdir(out)):
+        path = os.path.join(out, name)
+        old = re.fullmatch(r"\.old-(.+)-[a-z0-9_]{8}", name)  # tempfile.mkdtemp's 8 random characters
+        if old and os.path.isdir(path) and not os.path.exists(os.path.join(out, old.group(1))):
+            os.replace(path, os.path.join(out, old.group(1)))
+        elif old or name.startswith(".tmp-"):
+            if os.path.isdir(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                os.remove(path)
 
 
 def _replace_dir(new: str, path: str) -> None:

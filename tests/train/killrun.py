@@ -3,10 +3,11 @@
 SPEC: ``{"prog", "argv", "seed_dir", "work", "writes", "points", "seed", "check"}``. This process imports
 everything once and copies ``seed_dir`` to ``work``; then for each point it restores the folder ``writes`` of
 ``work`` from ``seed_dir``, forks a child that runs ``toy_cli.main(prog, argv)`` in ``work``, kills it with
-SIGKILL after a delay drawn uniformly over 1.2 times the command's duration (measured by a first, complete run),
-and runs the check named ``check`` on what is left: what a later command would read there must be the old files
+SIGKILL after a delay (measured by a first, complete run: half drawn uniformly over 1.2 times the command's
+duration, half over the part of it where it writes its files), or in the middle of writing its k-th file (each
+file the complete run opened for writing with ``open``, in turn), and runs the check named ``check`` on what is left: what a later command would read there must be the old files
 or the new complete ones, never a half-written file taken as good. Prints one JSON object:
-``{"duration": s, "outcomes": ["old" | "new" | "mixed", ...], "failures": [message, ...]}``.
+``{"duration": s, "files": k, "outcomes": ["old" | "new" | "mixed", ...], "failures": [message, ...]}``.
 """
 
 import json
@@ -26,7 +27,53 @@ from filekit import snapshot  # noqa: E402
 from toy_cli import EXTRA, load_plugins, main, task  # noqa: E402
 
 
-def _run_child(prog: str, argv: list[str]) -> int:
+class _DiesWhileWriting:
+    """A file that writes half of the first data it is given, flushes it and SIGKILLs its process: a kill in the
+    middle of writing a file."""
+
+    def __init__(self, file):
+        self._file = file
+
+    def write(self, data):
+        self._file.write(data[: max(1, len(data) // 2)])
+        self._file.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    def __getattr__(self, name):
+        return getattr(self._file, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return self._file.__exit__(*exc)
+
+    def __iter__(self):
+        return iter(self._file)
+
+
+def _die_in_write(target: int, counter: str | None) -> None:
+    """In this process, die while writing the ``target``-th file opened for writing with ``open`` (0: never);
+    with ``counter``, write how many such files were opened there at exit."""
+    import atexit
+    import builtins
+
+    real, opened = builtins.open, [0]
+
+    def hooked(file, mode="r", *args, **kwargs):
+        f = real(file, mode, *args, **kwargs)
+        if isinstance(mode, str) and any(c in mode for c in "wax+"):
+            opened[0] += 1
+            if opened[0] == target:
+                return _DiesWhileWriting(f)
+        return f
+
+    builtins.open = hooked
+    if counter:
+        atexit.register(lambda: real(counter, "w").write(str(opened[0])))
+
+
+def _run_child(prog: str, argv: list[str], die_in_write: int = 0, counter: str | None = None) -> int:
     pid = os.fork()
     if pid == 0:  # the child: the command, its output discarded
         null = os.open(os.devnull, os.O_WRONLY)
@@ -34,8 +81,13 @@ def _run_child(prog: str, argv: list[str]) -> int:
         os.dup2(null, 2)
         code = 1
         try:
+            _die_in_write(die_in_write, counter)
             code = main(prog, argv)
         finally:
+            if counter:
+                import atexit
+
+                atexit._run_exitfuncs()
             os._exit(code)
     return pid
 
@@ -117,25 +169,36 @@ def run(spec: dict) -> dict:
     os.makedirs(work, exist_ok=True)
     _restore(seed_dir, work)
     os.chdir(work)
-    start = time.perf_counter()
-    _, status = os.waitpid(_run_child(spec["prog"], spec["argv"]), 0)
+    counter = os.path.join(os.path.dirname(work), "opened-for-writing")
+    start, wall = time.perf_counter(), time.time()
+    _, status = os.waitpid(_run_child(spec["prog"], spec["argv"], counter=counter), 0)
     duration = time.perf_counter() - start
     assert os.waitstatus_to_exitcode(status) == 0, f"the complete run failed ({status})"
+    with open(counter) as f:
+        files = int(f.read())
+    written = [os.stat(p).st_mtime - wall for p in _visible(spec["writes"])]
+    writing = max(0.0, min(written) - 0.3)  # about when the command starts writing its files
+    rng = np.random.default_rng(spec["seed"])
+    # half the moments over the whole run, a sixth of them after its end (the check must tell the new files
+    # from the old ones), half over its writes, which take a small part of it; then the middle of each file
+    # opened for writing with ``open``, which random moments rarely hit
+    delays = np.concatenate([rng.uniform(0.0, 1.2 * duration, spec["points"] // 2),
+                             rng.uniform(writing, duration, spec["points"] - spec["points"] // 2)])
     outcomes, failures = [], []
-
-    # a sixth of the moments after the end: the check must tell the new files from the old ones
-    for delay in np.random.default_rng(spec["seed"]).uniform(0.0, 1.2 * duration, spec["points"]):
+    for how, when in [*(("after", d) for d in delays), *(("in file", k) for k in range(1, files + 1))]:
         _restore(seed_dir, work, spec["writes"])
-        pid = _run_child(spec["prog"], spec["argv"])
-        time.sleep(delay)
-        os.kill(pid, signal.SIGKILL)  # a no-op when it has already ended
+        if how == "after":
+            pid = _run_child(spec["prog"], spec["argv"])
+            time.sleep(when)
+            os.kill(pid, signal.SIGKILL)  # a no-op when it has already ended
+        else:
+            pid = _run_child(spec["prog"], spec["argv"], die_in_write=when)
         os.waitpid(pid, 0)
         try:
             outcomes.append(check(seed_dir, work))
         except Exception as exc:
-            failures.append(f"killed after {delay:.3f} s: {type(exc).__name__}: {exc}")
-    return {"duration": duration, "outcomes": outcomes, "failures": failures}
-
+            failures.append(f"killed {how} {when:.3f}: {type(exc).__name__}: {exc}")
+    return {"duration": duration, "files": files, "outcomes": outcomes, "failures": failures}
 
 if __name__ == "__main__":
     with open(sys.argv[1]) as f:

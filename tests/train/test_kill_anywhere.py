@@ -1,7 +1,7 @@
-"""SIGKILL at seeded random moments of ``jat-collect``, ``jat-eval`` and ``jat-report`` (``killrun.py``: a
-process that forks each run and kills it, a few dozen moments each spread over the command's duration): what a
-later command reads is always the old files or the new complete ones, never a half-written file; the kills
-land both before and after the command's writes."""
+"""SIGKILL at seeded random moments of ``jat-collect``, ``jat-eval`` and ``jat-report``, and in the middle of
+writing each file they write (``killrun.py``: a process that forks each run and kills it, a few dozen kills a
+command): what a later command reads is always the old files or the new complete ones, never a half-written
+file; the kills land both before and after the command's writes."""
 
 import json
 import os
@@ -12,7 +12,7 @@ import pytest
 from toy_cli import EVAL, make_seed
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-POINTS = int(os.environ.get("JAT_KILL_POINTS", "24"))  # JAT_KILL_POINTS: more (or fewer) moments
+POINTS = int(os.environ.get("JAT_KILL_POINTS", "16"))  # JAT_KILL_POINTS: more (or fewer) moments
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not hasattr(os, "fork"), reason="killrun.py forks each run")]
@@ -35,10 +35,10 @@ def _kill_runs(seed, tmp_path, prog, argv, *, writes, check, seed_number):
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["failures"] == [], result
-    assert len(result["outcomes"]) == POINTS
+    assert len(result["outcomes"]) == POINTS + result["files"] and result["files"] > 0
     # the moments spanned the command: some kills left the old files, some came after the new ones were in
     assert {"old", "new"} <= set(result["outcomes"]), result
-    print(f"{prog}: {result['duration']:.2f} s a run; outcomes {result['outcomes']}")
+    print(f"{prog}: {result['duration']:.2f} s a run, {result['files']} files; outcomes {result['outcomes']}")
     return result
 
 

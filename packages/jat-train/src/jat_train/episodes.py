@@ -112,7 +112,8 @@ def open_episodes(
             ) from exc
         if streaming:
             return StreamEpisodes(loaded, task=spec.name, rank=rank, world_size=world_size, seed=seed,
-                                  shuffle_buffer=shuffle_buffer, hint=hint)
+                                  shuffle_buffer=shuffle_buffer, hint=hint,
+                                  source=f"{repo!r} (config {config!r}, split {split!r})")
         if len(loaded) == 0:
             raise DataError(
                 f"task {spec.name!r}: the {split!r} split of {repo!r} (config {config!r}) holds no episode; {hint}"

@@ -5,8 +5,9 @@ everything once and copies ``seed_dir`` to ``work``; then for each point it rest
 ``work`` from ``seed_dir``, forks a child that runs ``toy_cli.main(prog, argv)`` in ``work``, kills it with
 SIGKILL after a delay (measured by a first, complete run: half drawn uniformly over 1.2 times the command's
 duration, half over the part of it where it writes its files), or in the middle of writing its k-th file (each
-file the complete run opened for writing with ``open``, in turn), and runs the check named ``check`` on what is left: what a later command would read there must be the old files
-or the new complete ones, never a half-written file taken as good. Prints one JSON object:
+file the complete run opened for writing with ``open``, in turn), and runs the check named ``check`` on what
+is left: what a later command would read there must be the old files or the new complete ones, never a
+half-written file taken as good. Prints one JSON object:
 ``{"duration": s, "files": k, "outcomes": ["old" | "new" | "mixed", ...], "failures": [message, ...]}``.
 """
 

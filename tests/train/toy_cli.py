@@ -46,8 +46,8 @@ EXTRA = "Written again."
 def make_seed(root) -> None:
     """What the fault tests start from, in ``root``: local data (``data``), a 4-step run with checkpoints 2 and 4
     (``run``), a collected data set (``collected``, 3 episodes), an evaluation (``eval``) and a report
-    (``report``), and ``extra.md`` (:data:`EXTRA`). Runs the commands in this process, with ``jat_core.plugins.load_plugins`` set to
-    :func:`load_plugins` while they run."""
+    (``report``), and ``extra.md`` (:data:`EXTRA`). Runs the commands in this process, with
+    ``jat_core.plugins.load_plugins`` set to :func:`load_plugins` while they run."""
     from trainkit import train_argv, write_task
 
     cwd, plugins = os.getcwd(), jat_core.plugins.load_plugins

@@ -21,9 +21,10 @@ them, instead of training from scratch.
 
 Nothing in a checkpoint runs as code: a checkpoint folder may come from someone else (a shared disk, a
 downloaded run). The ``.pt`` files are read with ``torch.load(weights_only=True)``, which rebuilds tensors and
-plain Python values only, plus the numpy arrays of the RNG states (:data:`jat_train.torchfiles.SAFE_GLOBALS`, the one addition to
-its allowlist); a ``.pt`` file whose pickle names any other function or class is refused, naming it, before
-anything is loaded. Every checkpoint this module has written loads that way: the format is unchanged.
+plain Python values only, plus the numpy arrays of the RNG states (:data:`jat_train.torchfiles.SAFE_GLOBALS`,
+the one addition to its allowlist); a ``.pt`` file whose pickle names any other function or class is refused,
+naming it, before anything is loaded. Every checkpoint this module has written loads that way: the format is
+unchanged.
 """
 
 from __future__ import annotations
@@ -102,8 +103,8 @@ def checkpoint_problem(path: str) -> str | None:
     ``model.safetensors`` opens and its header covers the file (safetensors has no checksum: flipped bytes in
     the tensor data go unnoticed); ``optimizer.pt``, ``scheduler.pt`` and ``rank-<r>.pt`` for each of its
     ``world_size`` ranks are zip archives (``torch.save``'s format) whose members pass their CRC check and
-    whose pickle calls nothing outside ``torch.load(weights_only=True)``'s allowlist and :data:`jat_train.torchfiles.SAFE_GLOBALS`
-    (read without unpickling: nothing in it runs).
+    whose pickle calls nothing outside ``torch.load(weights_only=True)``'s allowlist and
+    :data:`jat_train.torchfiles.SAFE_GLOBALS` (read without unpickling: nothing in it runs).
     """
     from safetensors import safe_open
 
@@ -258,8 +259,8 @@ def save_checkpoint(
             shutil.rmtree(tmp, ignore_errors=True)
             os.makedirs(tmp)
         accelerator.wait_for_everyone()
-        save_torch({"rng": rng_state(), "data": data_state}, os.path.join(tmp, f"rank-{accelerator.process_index}.pt"),
-                    note)
+        rank_file = os.path.join(tmp, f"rank-{accelerator.process_index}.pt")
+        save_torch({"rng": rng_state(), "data": data_state}, rank_file, note)
         if accelerator.is_main_process:
             with writing(tmp, note), _quiet_transformers():
                 accelerator.unwrap_model(model).save_pretrained(tmp)  # safetensors

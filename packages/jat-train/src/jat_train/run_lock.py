@@ -8,8 +8,9 @@ the ``with`` block runs; it records who holds it (pid, host, program, start time
 process prints. The kernel (or the NFS lock manager) releases a record lock when its process dies, however it
 dies, and forked children (data-loader workers that outlive a killed trainer for a few seconds) do not inherit
 it, so a lock file left by a killed process is taken over at once, with a warning naming the dead holder; there
-is no stale lock to remove by hand. Record locks do not exclude their own process: a second hold of one folder
-in the same process is refused from a table of this process's holds. A clean exit removes the file.
+is no stale lock to remove by hand. Record locks do not exclude their own process, and closing any descriptor
+of the file releases them: a second hold of one folder in the same process is refused from a table of this
+process's holds, and nothing else in the holding process may open the lock file. A clean exit removes it.
 
 On a file system without locks (some network mounts answer ``ENOLCK``) or a platform without ``fcntl``, the
 recorded pid decides instead: a holder still running on this host, or one on another host (whose pid cannot be

@@ -3,7 +3,8 @@
 random truncation. Each is reported naming the file (one line, exit status 2, no traceback from ``jat-train``)
 and leaves the data and checkpoints byte-identical; ``--resume`` falls back from a damaged latest checkpoint to
 the previous good one (saying so) and continues exactly, or stops naming the damaged files, and never trains
-from scratch over them."""
+from scratch over them. A checkpoint whose pickles would run code is refused the same way, before anything in it
+runs; episodes with ragged steps are refused naming the task, episode, step and field."""
 
 import logging
 import os
@@ -176,6 +177,68 @@ def test_a_checkpoint_file_that_fails_to_load_is_named(run_copy):
                              optimizer=optimizer, scheduler=scheduler)
 
 
+# -- checkpoints from someone else: nothing in them runs as code ---------------------------------------------------
+class _RunsCode:
+    """Unpickling this calls ``os.mkdir(marker)``: what a hostile checkpoint could do with any function."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return os.mkdir, (self.marker,)
+
+
+@pytest.mark.parametrize("name", ["optimizer.pt", "scheduler.pt", "rank-0.pt"])
+def test_a_pickle_that_runs_code_is_refused_and_resume_falls_back(run_copy, trained, tmp_path, name):
+    data, run = run_copy
+    marker = tmp_path / "code-ran"
+    state = torch.load(run / "checkpoint-4" / name, weights_only=False)  # our own file: trusted
+    torch.save({"state": state, "payload": _RunsCode(marker)}, run / "checkpoint-4" / name)
+    problem = ckpt.checkpoint_problem(str(run / "checkpoint-4"))
+    assert not marker.exists()
+    code = main(train_argv(data, run, "--resume"))
+    assert not marker.exists(), "resuming ran code from the checkpoint"
+    assert code == 0
+    assert problem and os.path.join("checkpoint-4", name) in problem and "refused" in problem, problem
+    assert "posix.mkdir" in problem or "os.mkdir" in problem, problem
+    # resumed from step 2: the same weights as the uninterrupted run
+    got = load_file(str(run / "checkpoint-4" / "model.safetensors"))
+    expected = load_file(str(trained / "run" / "checkpoint-4" / "model.safetensors"))
+    assert all(torch.equal(got[k], expected[k]) for k in expected)
+
+
+def test_a_checkpoint_value_weights_only_cannot_build_is_named_on_load(run_copy):
+    """A class the scan lets through but ``weights_only`` will not build (a float64 numpy array) is refused on
+    load, naming the file, never unpickled the unsafe way."""
+    from accelerate import Accelerator
+    from jat_train.trainer import build_model
+
+    _, run = run_copy
+    rank = torch.load(run / "checkpoint-4" / "rank-0.pt", weights_only=False)  # our own file: trusted
+    rank["data"] = np.zeros(3)  # float64: its dtype class is not allowed
+    torch.save(rank, run / "checkpoint-4" / "rank-0.pt")
+    model = build_model(TrainConfig(model_overrides=CLI_MODEL, tokenizer="bpe:300"), None)
+    optimizer = torch.optim.AdamW(model.parameters())
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0)
+    with pytest.raises(ckpt.CheckpointError, match=r"checkpoint-4/rank-0.pt' cannot be read \(UnpicklingError"):
+        ckpt.load_checkpoint(str(run / "checkpoint-4"), accelerator=Accelerator(cpu=True), model=model,
+                             optimizer=optimizer, scheduler=scheduler)
+
+
+def test_checkpoints_as_written_load_without_unpickling_code(trained):
+    """The format is unchanged: every ``.pt`` file jat-train writes loads with ``weights_only=True`` (the RNG
+    states' numpy arrays through ``SAFE_GLOBALS``)."""
+    for step in (2, 4):
+        path = trained / "run" / f"checkpoint-{step}"
+        assert ckpt.checkpoint_problem(str(path)) is None
+        for name in ("optimizer.pt", "scheduler.pt", "rank-0.pt"):
+            ckpt.load_torch_file(str(path / name))
+        rank = ckpt.load_torch_file(str(path / "rank-0.pt"))
+        assert isinstance(rank["rng"]["numpy"][1], np.ndarray) and rank["rng"]["numpy"][1].dtype == np.uint32
+        with pytest.raises(Exception, match="Weights only load failed"):  # why SAFE_GLOBALS exists
+            torch.load(str(path / "rank-0.pt"), weights_only=True)
+
+
 # -- damaged and unusable data -------------------------------------------------------------------------------
 ARROW = os.path.join("toy-reach", "train", "data-00000-of-00001.arrow")
 
@@ -235,6 +298,27 @@ def test_an_empty_split_names_task_split_and_path(tmp_path, capsys):
     assert main(train_argv(tmp_path / "data", tmp_path / "run")) == 2
     assert_one_line_error(capsys.readouterr().err, "jat-train", "'train' split", "holds no episode")
     assert snapshot(tmp_path / "data") == before
+
+
+@pytest.mark.parametrize("field, step, extra", [
+    ("continuous_observations", 3, ()),  # found while the input statistics are taken
+    ("continuous_observations", 0, ("--no-normalize-inputs",)),  # found when the episode is drawn
+    ("continuous_actions", 5, ()),
+])
+def test_ragged_steps_name_task_episode_step_and_field(tmp_path, capsys, field, step, extra):
+    """A step whose value is shorter than the others (a bad plugin, a hand-edited data set) is refused naming
+    where it is, not deep inside numpy ("setting an array element with a sequence")."""
+    from trainkit import write_rows
+
+    rows = [episode(6, seed=i) for i in range(4)]
+    rows[2][field][step] = rows[2][field][step][:-1]
+    write_rows(str(tmp_path / "data"), TASK, rows)
+    before = snapshot(tmp_path / "data")
+    assert main(train_argv(tmp_path / "data", tmp_path / "run", *extra)) == 2
+    assert_one_line_error(capsys.readouterr().err, "jat-train", f"task '{TASK}' episode 2", f"field '{field}'",
+                          f"step {step}", "shape")
+    assert snapshot(tmp_path / "data") == before
+    assert not os.path.exists(tmp_path / "run" / "checkpoint-2")
 
 
 # -- seeded random truncations ---------------------------------------------------------------------------------

@@ -283,6 +283,27 @@ def test_replica_errors_name_the_task_and_the_way_offline(replica, registry, tmp
     assert ("could not stream" if streaming else "could not load") in msg
 
 
+def test_a_damaged_streamed_shard_names_the_repository_file_and_shard(long_replica, tmp_path):
+    """A shard that cannot be read (here cut in half; on the hub, a connection lost for longer than ``datasets``'
+    own retries) stops the stream naming the repository, the shard and its file."""
+    import glob
+    import shutil
+
+    data, spec = long_replica
+    root = str(tmp_path / "copy")
+    shutil.copytree(data[len("hub:"):], root)
+    shard = sorted(glob.glob(os.path.join(root, spec.dataset.config, "train-*.parquet")))[1]
+    content = open(shard, "rb").read()
+    open(shard, "wb").write(content[: len(content) // 2])
+    source = open_episodes(spec, f"hub:{root}", shuffle_buffer=0)
+    with pytest.raises(DataError) as err:
+        for _ in range(EPISODES):
+            source.next_episode()
+    message = str(err.value)
+    assert f"from {root!r} (config {spec.dataset.config!r}, split 'train')" in message, message
+    assert "shard 1 of 3" in message and f"(file {shard!r})" in message, message
+
+
 def test_an_empty_split_names_the_task(tmp_path, registry):
     import datasets
 

@@ -9,13 +9,22 @@ A checkpoint holds everything a resumed run needs to continue exactly:
 - ``trainer_state.json``: step, world size, and the run's settings; written last.
 
 Everything is written into ``OUT/.tmp-checkpoint-<step>/`` and then renamed, so a process killed while
-saving leaves the previous checkpoints intact and never a half-written ``checkpoint-<step>``.
+saving leaves the previous checkpoints intact and never a half-written ``checkpoint-<step>``; a save that fails
+(a full disk) removes its temporary directory and raises an ``OSError`` naming the file and the cause.
 
 Resuming (:func:`resume_checkpoint`) takes the newest checkpoint that :func:`checkpoint_problem` finds intact
 (``trainer_state.json`` parses and matches its directory, ``model.safetensors`` has a readable header that
-covers the file, the ``.pt`` files are complete zip archives, the JSON files parse). A damaged newer one is
-skipped with a warning naming the damaged file; when every checkpoint is damaged the run stops with a
-:class:`CheckpointError` naming them, instead of training from scratch.
+covers the file, the ``.pt`` files are complete zip archives whose pickle calls nothing but what
+``torch.load(weights_only=True)`` allows, the JSON files parse). A damaged newer one is skipped with a warning
+naming the damaged file; when every checkpoint is damaged the run stops with a :class:`CheckpointError` naming
+them, instead of training from scratch.
+
+Nothing in a checkpoint runs as code: a checkpoint folder may come from someone else (a shared disk, a
+downloaded run). The ``.pt`` files are read with ``torch.load(weights_only=True)``, which rebuilds tensors and
+plain Python values only, plus the numpy arrays of the RNG states (:data:`jat_train.torchfiles.SAFE_GLOBALS`,
+the one addition to its allowlist); a ``.pt`` file whose pickle names any other function or class is refused,
+naming it, before anything is loaded. Every checkpoint this module has written loads that way: the format is
+unchanged.
 """
 
 from __future__ import annotations
@@ -32,6 +41,9 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from jat_train.files import fsync_file, writing
+from jat_train.torchfiles import SAFE_GLOBALS, load_torch_file, save_torch, unsafe_pickle  # noqa: F401
 
 PREFIX = "checkpoint-"
 TMP_PREFIX = ".tmp-checkpoint-"
@@ -90,7 +102,9 @@ def checkpoint_problem(path: str) -> str | None:
     integer ``step`` matches the directory name; ``config.json`` and ``tokenizer.json`` (when present) parse;
     ``model.safetensors`` opens and its header covers the file (safetensors has no checksum: flipped bytes in
     the tensor data go unnoticed); ``optimizer.pt``, ``scheduler.pt`` and ``rank-<r>.pt`` for each of its
-    ``world_size`` ranks are zip archives (``torch.save``'s format) whose members pass their CRC check.
+    ``world_size`` ranks are zip archives (``torch.save``'s format) whose members pass their CRC check and
+    whose pickle calls nothing outside ``torch.load(weights_only=True)``'s allowlist and
+    :data:`jat_train.torchfiles.SAFE_GLOBALS` (read without unpickling: nothing in it runs).
     """
     from safetensors import safe_open
 
@@ -129,6 +143,9 @@ def checkpoint_problem(path: str) -> str | None:
             return f"{file}: {what}"
         if bad is not None:
             return f"{file}: damaged (bad CRC in its member {bad!r})"
+        problem = unsafe_pickle(file)
+        if problem:
+            return problem
     return None
 
 
@@ -229,31 +246,43 @@ def save_checkpoint(
 
     Returns:
         The checkpoint's path.
+
+    Raises:
+        OSError: a file could not be written (a full disk): naming it and the cause; the temporary directory is
+            removed and the earlier checkpoints are untouched.
     """
     tmp = os.path.join(output_dir, f"{TMP_PREFIX}{step}")
     final = checkpoint_dir(output_dir, step)
+    note = f"checkpoint {step} was not written, the ones before it are intact"
+    try:
+        if accelerator.is_main_process:
+            shutil.rmtree(tmp, ignore_errors=True)
+            os.makedirs(tmp)
+        accelerator.wait_for_everyone()
+        rank_file = os.path.join(tmp, f"rank-{accelerator.process_index}.pt")
+        save_torch({"rng": rng_state(), "data": data_state}, rank_file, note)
+        if accelerator.is_main_process:
+            with writing(tmp, note), _quiet_transformers():
+                accelerator.unwrap_model(model).save_pretrained(tmp)  # safetensors
+                if tokenizer is not None:
+                    tokenizer.save_pretrained(tmp)
+            save_torch(optimizer.state_dict(), os.path.join(tmp, "optimizer.pt"), note)
+            save_torch(scheduler.state_dict(), os.path.join(tmp, "scheduler.pt"), note)
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            for name in os.listdir(tmp):  # on the disk before the checkpoint counts as complete
+                with writing(os.path.join(tmp, name), note):
+                    fsync_file(os.path.join(tmp, name))
+            state = dict(trainer_state, step=step, world_size=accelerator.num_processes)
+            with writing(os.path.join(tmp, STATE), note), open(os.path.join(tmp, STATE), "w") as f:
+                json.dump(state, f, indent=1)
+                f.flush()
+                os.fsync(f.fileno())
+    except BaseException:
+        if accelerator.is_main_process:  # a full disk: give back the space the partial checkpoint took
+            shutil.rmtree(tmp, ignore_errors=True)
+        raise
     if accelerator.is_main_process:
-        shutil.rmtree(tmp, ignore_errors=True)
-        os.makedirs(tmp)
-    accelerator.wait_for_everyone()
-    torch.save(
-        {"rng": rng_state(), "data": data_state},
-        os.path.join(tmp, f"rank-{accelerator.process_index}.pt"),
-    )
-    if accelerator.is_main_process:
-        with _quiet_transformers():
-            accelerator.unwrap_model(model).save_pretrained(tmp)  # safetensors
-        if tokenizer is not None:
-            tokenizer.save_pretrained(tmp)
-        torch.save(optimizer.state_dict(), os.path.join(tmp, "optimizer.pt"))
-        torch.save(scheduler.state_dict(), os.path.join(tmp, "scheduler.pt"))
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        state = dict(trainer_state, step=step, world_size=accelerator.num_processes)
-        with open(os.path.join(tmp, STATE), "w") as f:
-            json.dump(state, f, indent=1)
-            f.flush()
-            os.fsync(f.fileno())
         if os.path.exists(final):  # a stale checkpoint of the same step from an abandoned run
             shutil.rmtree(final)
         os.replace(tmp, final)
@@ -294,9 +323,6 @@ def load_checkpoint(path: str, *, accelerator, model, optimizer, scheduler) -> t
         with open(file, encoding="utf-8") as f:
             return json.load(f)
 
-    def load_torch(file: str) -> Any:
-        return torch.load(file, weights_only=False)
-
     trainer_state = _read(os.path.join(path, STATE), load_json)
     weights = _read(os.path.join(path, WEIGHTS), load_file)
     unwrapped = accelerator.unwrap_model(model)
@@ -308,12 +334,12 @@ def load_checkpoint(path: str, *, accelerator, model, optimizer, scheduler) -> t
             f"checkpoint {path!r} does not match the model: missing {missing}, unexpected {unexpected}"
         )
     optimizer_file, scheduler_file = (os.path.join(path, name) for name in TORCH_FILES)
-    _read(optimizer_file, lambda file: optimizer.load_state_dict(load_torch(file)))
-    _read(scheduler_file, lambda file: scheduler.load_state_dict(load_torch(file)))
+    _read(optimizer_file, lambda file: optimizer.load_state_dict(load_torch_file(file)))
+    _read(scheduler_file, lambda file: scheduler.load_state_dict(load_torch_file(file)))
     data_state = None
     rank_file = os.path.join(path, f"rank-{accelerator.process_index}.pt")
     if trainer_state.get("world_size") == accelerator.num_processes and os.path.isfile(rank_file):
-        rank_state = _read(rank_file, load_torch)
+        rank_state = _read(rank_file, load_torch_file)
         set_rng_state(rank_state["rng"])
         data_state = rank_state["data"]
     return trainer_state, data_state

@@ -29,7 +29,14 @@ from collections.abc import Sequence
 # re-exported: the names this module held before its schema, rollouts and writer moved out
 from jat_train.recording import PolicyFactory, collect, load_policy_factory, random_policy  # noqa: F401
 from jat_train.schema import features_for, split_sizes, value_feature  # noqa: F401
-from jat_train.store import CollectSummary, check_destination, collect_to_disk, summarize, write_data  # noqa: F401
+from jat_train.store import (  # noqa: F401
+    CollectSummary,
+    check_destination,
+    collect_to_disk,
+    remove_partial,
+    summarize,
+    write_data,
+)
 
 
 # -- command line -------------------------------------------------------------------------------------------
@@ -79,6 +86,8 @@ def _main(argv: Sequence[str] | None) -> int:
     from jat_core.cli import UserError, check_output_dir
     from jat_core.plugins import load_plugins
 
+    from jat_train.run_lock import run_lock
+
     args = build_parser().parse_args(argv)
     if args.episodes < 1:
         raise UserError(f"--episodes: expected a positive number of episodes, got {args.episodes}")
@@ -108,28 +117,30 @@ def _main(argv: Sequence[str] | None) -> int:
             f"no offline expert for {', '.join(no_expert)}; give --policy module:callable "
             "(a factory(env) -> policy) or --policy random"
         )
-    for task in tasks:
-        if task.name in made:
-            from jat_train.samples import collect_samples_to_disk
+    with run_lock(args.out, prog="jat-collect", field="--out"):  # one jat-collect or jat-train writes --out
+        remove_partial(args.out)  # what a killed jat-collect left: its data set set aside is put back
+        for task in tasks:
+            if task.name in made:
+                from jat_train.samples import collect_samples_to_disk
 
-            summary = collect_samples_to_disk(
-                task, args.episodes, args.out, seed=args.seed, input_dir=args.input_dir,
-                test_fraction=args.test_fraction, progress=not args.no_progress,
+                summary = collect_samples_to_disk(
+                    task, args.episodes, args.out, seed=args.seed, input_dir=args.input_dir,
+                    test_fraction=args.test_fraction, progress=not args.no_progress,
+                )
+                print(summary.line(), flush=True)
+                continue
+            summary = collect_to_disk(
+                task,
+                args.episodes,
+                args.out,
+                seed=args.seed,
+                policy_factory=factory,
+                test_fraction=args.test_fraction,
+                progress=not args.no_progress,
+                action_noise=args.action_noise,
+                max_steps=args.max_steps,
             )
             print(summary.line(), flush=True)
-            continue
-        summary = collect_to_disk(
-            task,
-            args.episodes,
-            args.out,
-            seed=args.seed,
-            policy_factory=factory,
-            test_fraction=args.test_fraction,
-            progress=not args.no_progress,
-            action_noise=args.action_noise,
-            max_steps=args.max_steps,
-        )
-        print(summary.line(), flush=True)
     return 0
 
 

@@ -112,7 +112,8 @@ def open_episodes(
             ) from exc
         if streaming:
             return StreamEpisodes(loaded, task=spec.name, rank=rank, world_size=world_size, seed=seed,
-                                  shuffle_buffer=shuffle_buffer, hint=hint)
+                                  shuffle_buffer=shuffle_buffer, hint=hint,
+                                  source=f"{repo!r} (config {config!r}, split {split!r})")
         if len(loaded) == 0:
             raise DataError(
                 f"task {spec.name!r}: the {split!r} split of {repo!r} (config {config!r}) holds no episode; {hint}"
@@ -234,9 +235,11 @@ def open_sources(
     }
 
 
-def first_episodes(spec: TaskSpec, data: str, *, episodes: int, streaming: bool = True) -> Iterator[dict[str, Any]]:
-    """The rows of a task's first ``episodes`` episodes, as its source gives them (fewer when its data set holds
-    fewer: none is given twice).
+def first_episodes(
+    spec: TaskSpec, data: str, *, episodes: int, streaming: bool = True
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The ``(episode index, row)`` of a task's first ``episodes`` episodes, as its source gives them (fewer when
+    its data set holds fewer: none is given twice).
 
     Args:
         spec: the task.
@@ -246,10 +249,10 @@ def first_episodes(spec: TaskSpec, data: str, *, episodes: int, streaming: bool 
     """
     source = open_episodes(spec, data, streaming=streaming)
     for _ in range(episodes):
-        _, row = source.next_episode()
+        index, row = source.next_episode()
         if getattr(source, "epoch", 0) > 0:  # all of a small data set read: this is its first episode again
             return
-        yield row
+        yield index, row
 
 
 def sample_texts(tasks: list[TaskSpec], data: str, *, episodes: int = 200, streaming: bool = True) -> list[str]:
@@ -269,7 +272,7 @@ def sample_texts(tasks: list[TaskSpec], data: str, *, episodes: int = 200, strea
         names = [f.name for f in spec.fields if f.dtype == "string"]
         if not names:
             continue
-        for row in first_episodes(spec, data, episodes=episodes, streaming=streaming):
+        for _, row in first_episodes(spec, data, episodes=episodes, streaming=streaming):
             for name in names:
                 for text in np.asarray(row.get(name, []), dtype=object).reshape(-1):
                     seen.setdefault(str(text), None)

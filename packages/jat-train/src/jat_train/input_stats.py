@@ -13,12 +13,12 @@ from __future__ import annotations
 import os
 
 from jat_core.normalization import REWARDS, Moments, normalizable
-from jat_core.sequence import shift_rewards
 from jat_core.specs import TaskSpec
 
 from jat_train.episodes import first_episodes
 from jat_train.sources import REWARDS as REWARDS_COLUMN
 from jat_train.train_config import TrainConfig
+from jat_train.windows import check_episode
 
 #: Episodes read per task for its statistics (a Meta-World task: 20,000 steps).
 EPISODES = 200
@@ -36,6 +36,10 @@ def sample_stats(tasks: list[TaskSpec], data: str, *, episodes: int = EPISODES, 
 
     Returns:
         ``{task: {field or "rewards": {"mean": [...], "std": [...]}}}`` (``JatConfig.input_normalization``).
+
+    Raises:
+        DataError: an episode that does not match its task's spec, ragged steps included (see
+            :func:`jat_train.windows.check_episode`).
     """
     out: dict = {}
     for spec in tasks:
@@ -44,10 +48,13 @@ def sample_stats(tasks: list[TaskSpec], data: str, *, episodes: int = EPISODES, 
             continue
         moments = {f.name: Moments(int(f.size)) for f in fields}
         moments[REWARDS] = Moments(1)
-        for row in first_episodes(spec, data, episodes=episodes, streaming=streaming):
+        for index, row in first_episodes(spec, data, episodes=episodes, streaming=streaming):
+            steps = check_episode(spec, index, row)  # the checks training makes: bad data named here, first
+            if not steps:
+                continue
             for f in fields:
-                moments[f.name].add(row[f.name])
-            moments[REWARDS].add(shift_rewards(row[REWARDS_COLUMN]))
+                moments[f.name].add(steps[f.name])
+            moments[REWARDS].add(steps[REWARDS_COLUMN])
         out[spec.name] = {name: m.stats() for name, m in moments.items()}
     return out
 

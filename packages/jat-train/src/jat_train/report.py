@@ -13,6 +13,7 @@ import os
 import shutil
 from pathlib import Path
 
+from jat_train.files import write_files
 from jat_train.runlog import LOG_FILE, read_log
 
 
@@ -248,8 +249,9 @@ def _fmt(x) -> str:
 def write_report(run_dir: str | os.PathLike, eval_dir: str | os.PathLike, out: str | os.PathLike, extra: str = "") -> Path:
     """Write ``out/report.md`` (+ ``learning_curve.png``, the evaluation plots, ``results.json``).
 
-    Every input is read and checked before anything is written, and each file is written to a temporary name
-    and renamed, so a bad input leaves ``out`` as it was.
+    Every input is read and checked before anything is written, and the files are written to temporary names
+    and renamed once all are written (:func:`jat_train.files.write_files`), so a bad input or a full disk leaves
+    ``out`` as it was.
 
     Args:
         run_dir: the training output directory (holds ``log.jsonl``).
@@ -262,6 +264,7 @@ def write_report(run_dir: str | os.PathLike, eval_dir: str | os.PathLike, out: s
 
     Raises:
         UserError: a missing or malformed input (naming the file), or ``out`` is a file.
+        OSError: a file could not be written (a full disk): naming it and the cause.
     """
     from jat_core.cli import UserError, check_output_dir
 
@@ -284,14 +287,17 @@ def write_report(run_dir: str | os.PathLike, eval_dir: str | os.PathLike, out: s
         raise UserError(f"{str(results_file)!r}: malformed results ({type(exc).__name__}: {exc})") from exc
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    _atomic(out / "learning_curve.png", lambda tmp: plot_learning_curve(records, tmp))
-    _atomic(out / "task_curves.png", lambda tmp: plot_task_curves(records, tmp))
-    _atomic(out / "domain_curves.png", lambda tmp: plot_domain_curves(records, task_domains(results), tmp))
+    writes = {
+        out / "learning_curve.png": lambda tmp: plot_learning_curve(records, tmp),
+        out / "task_curves.png": lambda tmp: plot_task_curves(records, tmp),
+        out / "domain_curves.png": lambda tmp: plot_domain_curves(records, task_domains(results), tmp),
+    }
     if Path(eval_dir).resolve() != out.resolve():
-        _atomic(out / "results.json", lambda tmp: shutil.copyfile(results_file, tmp))
-        for png in Path(eval_dir).glob("*.png"):
-            _atomic(out / png.name, lambda tmp, png=png: shutil.copyfile(png, tmp))
-    plots = sorted(p.name for p in out.glob("*.png") if p.name not in ("learning_curve.png", "task_curves.png", "domain_curves.png"))
+        writes[out / "results.json"] = lambda tmp: shutil.copyfile(results_file, tmp)
+        for png in _plots(Path(eval_dir)):
+            writes[out / png.name] = lambda tmp, png=png: shutil.copyfile(png, tmp)
+    names = {p.name for p in _plots(out)} | {p.name for p in writes if p.suffix == ".png"}
+    plots = sorted(names - {"learning_curve.png", "task_curves.png", "domain_curves.png"})
     text = [
         "# JAT run report",
         "",
@@ -319,20 +325,14 @@ def write_report(run_dir: str | os.PathLike, eval_dir: str | os.PathLike, out: s
         extra,
     ]
     path = out / "report.md"
-    _atomic(path, lambda tmp: Path(tmp).write_text("\n".join(text).rstrip() + "\n"))
+    writes[path] = lambda tmp: Path(tmp).write_text("\n".join(text).rstrip() + "\n")
+    write_files(writes, note=f"the files in {str(out)!r} are as they were")  # all or none
     return path
 
 
-def _atomic(path: Path, write) -> Path:
-    """``write(tmp)`` to a temporary name beside ``path`` (same suffix), then rename it to ``path``."""
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+def _plots(folder: Path) -> list[Path]:
+    """The PNG files of a folder, without hidden ones (the temporary files of a write that was killed)."""
+    return [p for p in folder.glob("*.png") if not p.name.startswith(".")]
 
 
 def _main(argv: list[str] | None) -> int:

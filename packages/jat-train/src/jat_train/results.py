@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from jat_core.specs import TaskSpec
 
+from jat_train.files import write_files
 from jat_train.policies import PolicyLike
 from jat_train.scores import DEFAULT_REPS, episode_bootstrap_iqm, stratified_bootstrap_iqm
 
@@ -152,25 +153,29 @@ def _task_line(task: TaskSpec, returns: Sequence[float]) -> str:
 
 def write_report_files(results: dict[str, Any], out: str) -> list[str]:
     """Write ``out/results.json`` and the plots (``domains.png``, ``tasks.png``; ``human.png`` and
-    ``domains_data.png`` (data-normalised) when the results have those scores).
+    ``domains_data.png`` (data-normalised) when the results have those scores), all or none
+    (:func:`jat_train.files.write_files`).
 
     Returns:
         The paths written.
+
+    Raises:
+        OSError: a file could not be written (a full disk): naming it and the cause; ``out`` is as it was.
     """
     from jat_train.plots import plot_domains, plot_tasks
 
     os.makedirs(out, exist_ok=True)
-    path = os.path.join(out, "results.json")
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(results, f, indent=2)
-    os.replace(tmp, path)
-    written = [path]
+
+    def write_json(tmp: str) -> None:
+        with open(tmp, "w") as f:
+            json.dump(results, f, indent=2)
+
+    writes = {os.path.join(out, "results.json"): write_json}
     if any(r.get("normalized") is not None for r in results["tasks"].values()):
-        written.append(plot_domains(results, os.path.join(out, "domains.png")))
-        written.append(plot_tasks(results, os.path.join(out, "tasks.png")))
+        writes[os.path.join(out, "domains.png")] = lambda tmp: plot_domains(results, tmp)
+        writes[os.path.join(out, "tasks.png")] = lambda tmp: plot_tasks(results, tmp)
     if any(r.get("human_normalized") is not None for r in results["tasks"].values()):
-        written.append(plot_tasks(results, os.path.join(out, "human.png"), key="human_normalized"))
+        writes[os.path.join(out, "human.png")] = lambda tmp: plot_tasks(results, tmp, key="human_normalized")
     if results["all"].get("data_normalized_iqm") is not None:
-        written.append(plot_domains(results, os.path.join(out, "domains_data.png"), key="data_normalized_"))
-    return written
+        writes[os.path.join(out, "domains_data.png")] = lambda tmp: plot_domains(results, tmp, key="data_normalized_")
+    return write_files(writes, note=f"the files in {out!r} are as they were")

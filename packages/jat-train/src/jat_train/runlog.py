@@ -10,8 +10,12 @@ from __future__ import annotations
 import json
 import os
 
+from jat_train.files import append_line, atomic_write
+
 LOG_FILE = "log.jsonl"
 EVAL_FILE = "eval.jsonl"
+#: what a failed log write leaves (in its error)
+NOTE = "the log holds every step before it (a resumed run continues it)"
 
 
 class RunLog:
@@ -27,7 +31,6 @@ class RunLog:
         from torch.utils.tensorboard import SummaryWriter
         from tqdm.auto import tqdm
 
-        self.file = open(self.path, "a")
         self.writer = SummaryWriter(os.path.join(output_dir, "tensorboard"), purge_step=start + 1)
         self.bar = tqdm(total=total, initial=start, disable=not progress, desc="jat-train", dynamic_ncols=True)
 
@@ -38,8 +41,7 @@ class RunLog:
         self.bar.update(1)
         self.bar.set_postfix(loss=f"{record['loss']:.4f}", task=record["task"], refresh=False)
         if write:
-            self.file.write(json.dumps(record) + "\n")
-            self.file.flush()
+            append_line(self.path, json.dumps(record), NOTE)
             for key, value in record.items():
                 if key != "step" and isinstance(value, (int, float)):
                     self.writer.add_scalar(f"train/{key}", value, record["step"])
@@ -54,7 +56,6 @@ class RunLog:
         if self.enabled:
             self.bar.close()
             self.writer.close()
-            self.file.close()
 
 
 def _truncate_log(path: str, last_step: int) -> None:
@@ -65,10 +66,12 @@ def _truncate_log(path: str, last_step: int) -> None:
         lines = [line for line in f if line.strip()]
     keep = [line for line in lines if json.loads(line).get("step", 0) <= last_step]
     if len(keep) != len(lines):
-        tmp = path + ".tmp"
-        with open(tmp, "w") as f:
-            f.writelines(keep)
-        os.replace(tmp, path)
+
+        def write(tmp: str) -> None:
+            with open(tmp, "w") as f:
+                f.writelines(keep)
+
+        atomic_write(path, write)
 
 
 def read_log(path: str | os.PathLike) -> list[dict]:

@@ -16,8 +16,10 @@ does not save the buffer), see :class:`StreamEpisodes`. Where the episodes are f
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import inspect
+import re
 import zlib
 from collections.abc import Iterator
 from typing import Any, Protocol
@@ -158,6 +160,13 @@ class StreamEpisodes:
         seed: base seed of the shuffle buffer.
         shuffle_buffer: episodes in the shuffle buffer (0: none).
         hint: how to get the data another way, appended to errors (default: :func:`hub_hint`).
+        source: what is streamed, for errors (e.g. the repository, config and split).
+
+    A transient network error is retried by ``datasets`` itself, as its settings say
+    (``datasets.config.STREAMING_OPEN_MAX_RETRIES`` / ``STREAMING_READ_MAX_RETRIES`` tries,
+    ``STREAMING_*_RETRY_INTERVAL`` seconds apart, longer when the server is unavailable or rate-limits); an error
+    that lasts past them, or a damaged shard, stops the stream with a :class:`DataError` naming the task,
+    ``source``, the shard and, where ``datasets`` reports it, the file.
     """
 
     def __init__(
@@ -170,6 +179,7 @@ class StreamEpisodes:
         seed: int = 0,
         shuffle_buffer: int = 0,
         hint: str | None = None,
+        source: str | None = None,
     ):
         from datasets.distributed import split_dataset_by_node
 
@@ -187,6 +197,7 @@ class StreamEpisodes:
         self.dataset = self._epoch_view(0)
         self.task, self.shuffle_buffer = task, shuffle_buffer
         self.hint = hint if hint is not None else hub_hint([task])
+        self.source = source
         self.epoch, self.count = 0, 0  # count: episodes read in this epoch
         self._it: Iterator | None = None
 
@@ -211,9 +222,10 @@ class StreamEpisodes:
         """
         for _ in range(2):
             try:
-                if self._it is None:
-                    self._it = self.dataset.iter(batch_size=1)
-                row = {name: values[0] for name, values in next(self._it).items()}
+                with _failed_files() as failed:
+                    if self._it is None:
+                        self._it = self.dataset.iter(batch_size=1)
+                    row = {name: values[0] for name, values in next(self._it).items()}
             except StopIteration:
                 if self.count == 0:
                     raise DataError(
@@ -222,15 +234,25 @@ class StreamEpisodes:
                 self.epoch, self.count, self._it = self.epoch + 1, 0, None
                 self.dataset = self._epoch_view(self.epoch)
                 continue
-            except Exception as exc:  # a dropped connection, a damaged parquet shard, an undecodable image...
+            except Exception as exc:  # a lasting network error, a damaged parquet shard, an undecodable image...
                 self._it = None
                 raise DataError(
-                    f"task {self.task!r}: reading its streamed episodes failed after episode {self.count} of epoch "
-                    f"{self.epoch} ({type(exc).__name__}: {exc}); {self.hint}"
+                    f"task {self.task!r}: reading its streamed episodes{self._where(failed)} failed after episode "
+                    f"{self.count} of epoch {self.epoch} ({type(exc).__name__}: {exc}); {self.hint}"
                 ) from exc
             self.count += 1
             return self.count - 1, row
         raise AssertionError("unreachable")
+
+    def _where(self, failed: list[str]) -> str:
+        """`` from SOURCE, shard I of N (file F)``: as much of it as is known."""
+        out = f" from {self.source}" if self.source else ""
+        shard = _shard_index(self.dataset.state_dict())
+        if shard is not None:
+            out += f", shard {shard} of {self.dataset.n_shards}"
+        if failed:
+            out += f" (file {failed[-1]!r})"
+        return out
 
     def state_dict(self) -> dict:
         """``{"epoch", "count", "dataset"}`` (the data set's own position; see the class docstring for what it
@@ -243,3 +265,35 @@ class StreamEpisodes:
         self.dataset = self._epoch_view(self.epoch)
         self.dataset.load_state_dict(copy.deepcopy(state["dataset"]))
         self._it = None
+
+
+def _shard_index(state: Any) -> int | None:
+    """The shard a streamed data set's ``state_dict()`` is reading (its innermost ``shard_idx``), or ``None``."""
+    found = None
+    while isinstance(state, dict):
+        if isinstance(state.get("shard_idx"), int):
+            found = state["shard_idx"]
+        state = state.get("examples_iterable")
+    return found
+
+
+@contextlib.contextmanager
+def _failed_files() -> Iterator[list[str]]:
+    """The files ``datasets`` reports it failed to read while the block runs (its readers log the path, which
+    their exceptions do not carry)."""
+    import logging
+
+    failed: list[str] = []
+
+    class Catch(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            found = re.search(r"Failed to read file '([^']+)'", record.getMessage())
+            if found:
+                failed.append(found.group(1))
+
+    handler, logger = Catch(logging.ERROR), logging.getLogger("datasets")
+    logger.addHandler(handler)
+    try:
+        yield failed
+    finally:
+        logger.removeHandler(handler)

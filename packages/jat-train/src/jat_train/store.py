@@ -3,14 +3,15 @@
 A task's data set goes to ``OUT/<task>/`` (``datasets.DatasetDict.save_to_disk``, splits ``train`` and
 ``test``). It is first written to a temporary directory beside ``OUT/<task>/``, loaded back and checked, and only
 then renamed over the old one: a failed or interrupted collection leaves the previous data (and no temporary
-directory). An empty split (``test`` with one episode) is written as one empty, typed shard, so the data set
-loads, and trains.
+directory); what a killed one leaves is undone by the next ``jat-collect`` (:func:`remove_partial`). An empty
+split (``test`` with one episode) is written as one empty, typed shard, so the data set loads, and trains.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ import numpy as np
 from jat_core.specs import TaskSpec
 
 from jat_train.episodes import local_path
+from jat_train.files import writing
 from jat_train.recording import PolicyFactory, collect
 from jat_train.sources import REWARDS
 
@@ -105,7 +107,8 @@ def write_data(task: TaskSpec, data, out: str) -> str:
 
     Raises:
         UserError: ``out`` or ``out/<task>`` exists as a file.
-        OSError: the written data set does not load back as it was.
+        OSError: the data set could not be written (a full disk) or does not load back as it was: naming the
+            path and the cause; the previous data set is untouched.
     """
     check_destination(task, out)
     path = local_path(task, out)
@@ -113,7 +116,7 @@ def write_data(task: TaskSpec, data, out: str) -> str:
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=f".tmp-{os.path.basename(path)}-", dir=parent)
     try:
-        with _quiet_datasets():
+        with writing(path, f"the data set of task {task.name!r} there is as it was"), _quiet_datasets():
             # an empty split saved with 0 shards cannot be loaded back: give it one (empty) shard
             data.save_to_disk(tmp, num_shards={name: 1 for name, split in data.items() if len(split) == 0})
             _check_written(task, tmp, data)
@@ -149,6 +152,25 @@ def _check_written(task: TaskSpec, path: str, data) -> None:
     for name, split in data.items():
         if name not in loaded or len(loaded[name]) != len(split) or loaded[name].features != split.features:
             raise OSError(f"task {task.name!r}: the {name!r} split written to {path!r} does not match what was collected")
+
+
+def remove_partial(out: str) -> None:
+    """Undo what a killed ``jat-collect`` left in ``out``: a data set set aside by :func:`_replace_dir`
+    (``.old-<task>-*``) whose replacement never got in place is put back, any other one and the temporary
+    directories and files (``.tmp-*``) are removed. Only for a process that holds ``out``'s run lock
+    (:mod:`jat_train.run_lock`): a live writer's temporaries look the same."""
+    if not os.path.isdir(out):
+        return
+    for name in sorted(os.listdir(out)):
+        path = os.path.join(out, name)
+        old = re.fullmatch(r"\.old-(.+)-[a-z0-9_]{8}", name)  # tempfile.mkdtemp's 8 random characters
+        if old and os.path.isdir(path) and not os.path.exists(os.path.join(out, old.group(1))):
+            os.replace(path, os.path.join(out, old.group(1)))
+        elif old or name.startswith(".tmp-"):
+            if os.path.isdir(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                os.remove(path)
 
 
 def _replace_dir(new: str, path: str) -> None:

@@ -6,10 +6,11 @@ Per optimizer step, each rank runs ``grad_accum`` one-task batches (tasks drawn 
 on every rank, each rank reading its own shard), backpropagates through ``accelerate`` (DDP across processes,
 bf16 autocast where the device has it), clips the gradient, checks that the loss is finite, and steps AdamW and
 its linear schedule. Every step is logged to ``OUT/log.jsonl`` and TensorBoard (:mod:`jat_train.runlog`); every
-``save_every`` steps an atomic checkpoint is written (:mod:`jat_train.checkpoint`). ``resume=True`` continues
-from the latest complete checkpoint exactly as if the run had never stopped, bit for bit on CPU, for local data,
-hub data read without streaming, and streamed hub data with ``--hub-shuffle-buffer 0`` or ``1``. With a larger
-streaming shuffle buffer (the default) the rest of the epoch interrupted by the checkpoint differs, since
+``save_every`` steps an atomic checkpoint is written (:mod:`jat_train.checkpoint`). One run at a time writes an
+output folder (:mod:`jat_train.run_lock`): a second one is refused, naming the first's pid. ``resume=True``
+continues from the latest complete checkpoint exactly as if the run had never stopped, bit for bit on CPU, for
+local data, hub data read without streaming, and streamed hub data with ``--hub-shuffle-buffer 0`` or ``1``. With a
+larger streaming shuffle buffer (the default) the rest of the epoch interrupted by the checkpoint differs, since
 ``datasets`` does not save the episodes waiting in the buffer; every later epoch is the same
 (:class:`jat_train.sources.StreamEpisodes`).
 
@@ -24,13 +25,14 @@ the model decides what to do with them.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
 import math
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,8 +42,10 @@ from jat_core.memory import keep_freed_memory
 # re-exported (the F401 lines): names that lived here before the settings, command line, log and set-up moved out
 from jat_train import checkpoint as ckpt
 from jat_train.data import SHUFFLE_BUFFER, DataError, build_batches, open_sources, sample_texts  # noqa: F401
+from jat_train.files import append_line
 from jat_train.input_stats import run_normalization
 from jat_train.loader import BatchLoader
+from jat_train.run_lock import RunLockError, run_lock
 from jat_train.run_setup import (  # noqa: F401
     Amp,
     autocast_dtype,
@@ -100,10 +104,11 @@ def train(
         DataError: missing or malformed data (the message names the task, episode and field).
         NonFiniteLossError: the loss or gradient became NaN/inf; the weights of that step were not applied and
             the last checkpoint is intact.
+        RunLockError: another live process is writing ``output_dir`` (a lock left by a dead one is taken over,
+            with a warning).
     """
     from accelerate.utils import set_seed
     from jat_core.plugins import load_plugins
-    from transformers import get_linear_schedule_with_warmup
 
     accelerator = make_accelerator(config)
     if accelerator.device.type == "cpu" or config.num_threads:
@@ -115,6 +120,37 @@ def train(
     tasks = registry.select(config.tasks)
     if not tasks:
         raise ValueError("no task selected: check --plugins and --tasks")
+    with _output_lock(accelerator, config.output_dir):
+        return _train(config, accelerator, registry, tasks, callbacks)
+
+
+@contextlib.contextmanager
+def _output_lock(accelerator, out: str) -> Iterator[None]:
+    """The run lock of ``out`` (:func:`jat_train.run_lock.run_lock`), held by the main process for the run.
+
+    Raises:
+        RunLockError: on every rank, when another live process is writing ``out``.
+    """
+    from accelerate.utils import broadcast_object_list
+
+    with contextlib.ExitStack() as held:
+        refused: list[str | None] = [None]
+        if accelerator.is_main_process:
+            try:
+                held.enter_context(run_lock(out, prog="jat-train", field="--output-dir", warn=logger.warning))
+            except RunLockError as exc:
+                refused = [str(exc)]
+        if accelerator.num_processes > 1:  # the other ranks stop too, instead of waiting for the main one
+            refused = broadcast_object_list(refused)
+        if refused[0] is not None:
+            raise RunLockError(refused[0])
+        yield
+
+
+def _train(config: TrainConfig, accelerator, registry, tasks: list, callbacks) -> TrainResult:
+    """:func:`train` once its output folder is locked."""
+    from transformers import get_linear_schedule_with_warmup
+
     out = config.output_dir
     if accelerator.is_main_process:
         os.makedirs(out, exist_ok=True)
@@ -287,8 +323,7 @@ def _evaluate(config, accelerator, model, tasks, tokenizer, step: int, log: RunL
                     progress=False, agent_kwargs={"tokenizer": tokenizer},
                 )
             unwrapped.train()
-            with open(os.path.join(config.output_dir, EVAL_FILE), "a") as f:
-                f.write(json.dumps({"step": step, **_jsonable(results)}) + "\n")
+            append_line(os.path.join(config.output_dir, EVAL_FILE), json.dumps({"step": step, **_jsonable(results)}))
             for name, scores in results["tasks"].items():
                 log.scalar(f"eval/{name}/return", scores["mean"], step)
             if results["all"].get("iqm") is not None:

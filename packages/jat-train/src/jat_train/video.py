@@ -17,12 +17,17 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from jat_train.files import atomic_write
+
 
 def write_gif(frames: Sequence[np.ndarray], path: str, fps: float = 30.0) -> str:
     """Write ``frames`` (each ``(H, W, 3)`` or ``(H, W)`` uint8) as a looping animated GIF.
 
     Returns:
         ``path``.
+
+    Raises:
+        OSError: it could not be written (naming it and the cause); no partial file is left.
     """
     from PIL import Image
 
@@ -31,8 +36,11 @@ def write_gif(frames: Sequence[np.ndarray], path: str, fps: float = 30.0) -> str
     images = [Image.fromarray(np.asarray(f, dtype=np.uint8)) for f in frames]
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     duration_ms = max(20, int(round(1000 / max(fps, 1e-3))))
-    images[0].save(path, save_all=True, append_images=images[1:], duration=duration_ms, loop=0)
-    return path
+
+    def save(tmp: str) -> None:
+        images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=duration_ms, loop=0)
+
+    return atomic_write(path, save)  # a killed evaluation leaves no half GIF
 
 
 class RecordEpisodeGif(gym.Wrapper):

@@ -70,7 +70,7 @@ def check_episode(spec: TaskSpec, index: int, row: dict[str, Any]) -> dict[str, 
     for f in spec.fields:
         if f.name not in row:
             raise DataError(f"{where}: no column for field {f.name!r} (columns: {sorted(row)})")
-        value = _as_array(f, row[f.name])
+        value = _as_array(f, row[f.name], where)
         try:
             check_field_value(f, value, task=spec.name, batch=(n,))
         except ValueError as exc:  # its message starts with the task; add the episode
@@ -79,15 +79,32 @@ def check_episode(spec: TaskSpec, index: int, row: dict[str, Any]) -> dict[str, 
     return out
 
 
-def _as_array(spec_field: FieldSpec, value: Any) -> np.ndarray:
+def _as_array(spec_field: FieldSpec, value: Any, where: str) -> np.ndarray:
+    """A field's per-step values as one ``(N, *shape)`` array.
+
+    Raises:
+        DataError: a step whose value does not have the shape of the others (a ragged episode), naming
+            ``where`` (the task and episode), the field and the step.
+    """
     if spec_field.dtype == "string":
         return np.asarray(value, dtype=object)
     if isinstance(value, np.ndarray) and value.dtype != object:
         return value
-    try:  # ragged sequences come as object arrays of arrays
-        return np.stack([np.asarray(v) for v in value]) if len(value) else np.asarray(value)
-    except ValueError:
-        return np.asarray(value, dtype=object)
+    steps = []
+    for t, step in enumerate(value):  # ragged sequences come as object arrays of arrays, or nested lists
+        try:
+            steps.append(np.asarray(step))
+        except ValueError:  # ragged inside one step: numpy cannot make an array of it
+            raise DataError(
+                f"{where} field {spec_field.name!r} step {t}: its values are ragged (nested sequences of "
+                f"different lengths), expected shape {tuple(spec_field.shape)}"
+            ) from None
+        if steps[-1].shape != steps[0].shape:
+            raise DataError(
+                f"{where} field {spec_field.name!r} step {t}: shape {steps[-1].shape}, but step 0 has shape "
+                f"{steps[0].shape} (every step must have the field's shape {tuple(spec_field.shape)})"
+            )
+    return np.stack(steps) if steps else np.asarray(value)
 
 
 @dataclass

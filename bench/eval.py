@@ -8,8 +8,11 @@ built to the last closed (env construction, agent construction, stepping, scorin
 - ``batched``: ``num_envs=N`` (``--num-envs``), ``SyncVectorEnv``: one batched ``act`` for ``N`` envs per step;
 - ``async``: ``num_envs=N``, ``vector="async"``: gymnasium's ``AsyncVectorEnv`` steps the envs in ``N`` worker
   processes while the main process runs the model;
+- ``workers``: ``num_envs=N``, sync, and ``--workers W`` processes each running whole tasks (``jat-eval
+  --workers``): every core works;
 - ``envs_only``: the same episodes (same seeds) with the ``"random"`` policy in a sync vector env of ``N`` envs:
-  no model, the cost of stepping (and building, resetting) the envs alone, the floor the others can't beat.
+  no model, the cost of stepping (and building, resetting) the envs alone, the floor the others can't beat;
+- ``envs_only_workers``: ``envs_only`` spread over ``W`` processes, the floor at the parallelism of ``workers``.
 
 The model is ``--model DIR`` (``JatModel.from_pretrained``, the tokenizer beside it) or, by default, a random
 ``--preset`` model with a small BPE tokenizer trained on mission-like strings. A random model rarely finishes a
@@ -26,8 +29,8 @@ JSON fields (one object per mode): ``mode, num_envs, tasks`` (how many), ``episo
 (the steps of the counted episodes: the sum of ``episode_lengths`` over tasks), ``seconds``, ``env_steps_per_s``,
 ``speedup_vs_reference`` (this mode's env-steps per second over ``reference``'s) and ``env_share``: the fraction
 of the mode's time that stepping its envs alone would take, ``envs_only`` seconds per env-step x ``env_steps`` /
-``seconds`` (1.0 for ``envs_only`` itself; close to 1: the run is as fast as its envs allow). A value is
-``null`` when the mode it needs was not run (``--modes``).
+``seconds`` (``envs_only_workers``'s for the ``workers`` mode; 1.0 for a floor itself; close to 1: the run is as
+fast as its envs allow). A value is ``null`` when the mode it needs was not run (``--modes``).
 
 Counting. With ``N`` envs, an env that has run its share of a task's episodes keeps stepping (its episodes are
 ignored) until the task's last episode ends: those steps cost time but are not counted, in every batched mode
@@ -42,6 +45,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 
@@ -57,7 +61,7 @@ METAWORLD = [
     "metaworld-faucet-open", "metaworld-drawer-open", "metaworld-button-press-topdown", "metaworld-coffee-push",
     "metaworld-push", "metaworld-door-open",
 ]
-MODES = ("reference", "batched", "async", "envs_only")
+MODES = ("reference", "batched", "async", "workers", "envs_only", "envs_only_workers")
 #: strings like BabyAI's missions, for the random model's tokenizer
 MISSIONS = [
     f"{verb} {art} {color} {obj}"
@@ -81,7 +85,8 @@ def random_model(preset: str):
     return model, {"tokenizer": tokenizer}
 
 
-def run_mode(policy, tasks, args, num_envs: int, vector: str, agent_kwargs, episodes=None, max_steps=None):
+def run_mode(policy, tasks, args, num_envs: int, vector: str, agent_kwargs, episodes=None, max_steps=None,
+             workers: int = 1):
     """Evaluate ``policy`` on ``tasks``; returns (counted env steps, seconds)."""
     from jat_train.evaluate import evaluate
 
@@ -89,6 +94,7 @@ def run_mode(policy, tasks, args, num_envs: int, vector: str, agent_kwargs, epis
     results = evaluate(
         policy, tasks, episodes or args.episodes, num_envs, args.seed, progress=False, vector=vector,
         max_steps=max_steps or args.max_steps_per_episode, reps=args.reps, agent_kwargs=agent_kwargs,
+        workers=workers,
     )
     seconds = time.perf_counter() - start
     steps = sum(sum(r["episode_lengths"]) for r in results["tasks"].values())
@@ -105,6 +111,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tasks", default=",".join(BABYAI + METAWORLD), help="comma-separated task names")
     parser.add_argument("--episodes", type=int, default=10, help="episodes per task")
     parser.add_argument("--num-envs", type=int, default=10, help="N, envs side by side in the batched modes")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="W, processes of the workers modes")
     parser.add_argument("--modes", default=",".join(MODES), help="comma-separated: " + ", ".join(MODES))
     parser.add_argument("--model", default=None, metavar="DIR", help="a saved model (default: a random one)")
     parser.add_argument("--preset", choices=["tiny", "small"], default="tiny", help="the random model's size")
@@ -136,12 +143,14 @@ def main(argv: list[str] | None = None) -> None:
     run_mode("random", tasks, args, 1, "sync", None, episodes=1, max_steps=2)
 
     n = args.num_envs
-    setups = {"reference": (model, 1, "sync", agent_kwargs), "batched": (model, n, "sync", agent_kwargs),
-              "async": (model, n, "async", agent_kwargs), "envs_only": ("random", n, "sync", None)}
+    w = args.workers
+    setups = {"reference": (model, 1, "sync", agent_kwargs, 1), "batched": (model, n, "sync", agent_kwargs, 1),
+              "async": (model, n, "async", agent_kwargs, 1), "workers": (model, n, "sync", agent_kwargs, w),
+              "envs_only": ("random", n, "sync", None, 1), "envs_only_workers": ("random", n, "sync", None, w)}
     measured: dict[str, tuple[int, int, float]] = {}  # mode -> (num_envs, env steps, seconds)
     for mode in modes:
-        policy, k, vector, kwargs = setups[mode]
-        steps, seconds = run_mode(policy, tasks, args, k, vector, kwargs)
+        policy, k, vector, kwargs, workers = setups[mode]
+        steps, seconds = run_mode(policy, tasks, args, k, vector, kwargs, workers=workers)
         measured[mode] = (k, steps, seconds)
         print(f"# {mode}: {steps} env steps in {seconds:.2f} s", file=sys.stderr, flush=True)
 
@@ -157,8 +166,9 @@ def main(argv: list[str] | None = None) -> None:
         k, steps, seconds = measured[mode]
         speedup = rate(mode) / rate("reference") if "reference" in measured else None
         share = None
-        if "envs_only" in measured:
-            _, floor_steps, floor_seconds = measured["envs_only"]
+        floor = "envs_only_workers" if setups[mode][4] > 1 else "envs_only"  # the floor at the same parallelism
+        if floor in measured:
+            _, floor_steps, floor_seconds = measured[floor]
             share = floor_seconds / floor_steps * steps / seconds
         row = {
             "mode": mode, "num_envs": k, "tasks": len(tasks), "episodes": args.episodes, "env_steps": steps,

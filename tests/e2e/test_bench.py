@@ -108,7 +108,7 @@ def test_eval_bench_times_every_mode_on_real_envs():
     rows = run_json("eval.py", "--tasks", "babyai-go-to-local,metaworld-reach", "--episodes", "2",
                     "--max-steps-per-episode", "5", "--num-envs", "2")
     assert [(r["mode"], r["num_envs"]) for r in rows] == [("reference", 1), ("batched", 2), ("async", 2),
-                                                          ("envs_only", 2)]
+                                                          ("workers", 2), ("envs_only", 2), ("envs_only_workers", 2)]
     for row in rows:
         for key in EVAL_FIELDS:
             assert key in row, (row["mode"], key)
@@ -119,3 +119,5 @@ def test_eval_bench_times_every_mode_on_real_envs():
         assert row["env_steps_per_s"] == pytest.approx(row["env_steps"] / row["seconds"], rel=0.01, abs=0.051)  # rounded to 0.1
     by_mode = {r["mode"]: r for r in rows}
     assert by_mode["reference"]["speedup_vs_reference"] == 1.0 and by_mode["envs_only"]["env_share"] == 1.0
+    assert by_mode["envs_only_workers"]["env_share"] == 1.0
+    assert by_mode["workers"]["env_steps"] == by_mode["batched"]["env_steps"]  # the same episodes

@@ -277,3 +277,17 @@ def test_expert_that_gives_up_is_replaced_by_random_actions(registry):
     )
     run = ev.run_episodes(quitter, "expert", 3, 2, seed=0, progress=False)
     assert run == ev.run_episodes(task, "random", 3, 2, seed=0, progress=False)
+
+
+def test_task_workers_give_the_same_episodes_as_a_loop(registry):
+    """Whole tasks in forked worker processes: the same returns per episode, the same aggregates, in the tasks'
+    order, for the random policy (its draws seeded by the episode seeds) and the expert."""
+    tasks = [registry.task(n) for n in ("fake-guess", "fake-guess-2", "other-guess")]
+    for policy in ("random", "expert"):
+        alone = ev.evaluate(policy, tasks, episodes=6, num_envs=2, seed=4, progress=False, reps=50)
+        pooled = ev.evaluate(policy, tasks, episodes=6, num_envs=2, seed=4, progress=False, reps=50, workers=2)
+        assert list(pooled["tasks"]) == [t.name for t in tasks]
+        for t in tasks:
+            assert pooled["tasks"][t.name]["episode_returns"] == alone["tasks"][t.name]["episode_returns"]
+        assert pooled["domains"] == alone["domains"] and pooled["all"] == alone["all"]
+    assert len(set(alone["tasks"]["fake-guess"]["episode_returns"])) > 1  # the episodes differ from each other

@@ -85,3 +85,20 @@ def test_agent_plays_the_same_episodes_whatever_the_batch_size(setup):
     assert sorted(logs[1]) == [0, 1, 2, 3]
     assert logs[1] == logs[3]
     assert len({a for ep in logs[1].values() for a in ep}) > 1  # the untrained model does not play one action
+
+
+def test_task_workers_give_the_same_scores_as_one_process(setup):
+    """``workers`` with a real model (forked with its weights; the untrained model's episodes all run to the step
+    cap here, so this checks the plumbing: the same episodes and aggregates, in the tasks' order; that the
+    episodes themselves match is shown with varied returns in test_evaluate.py)."""
+    task, model, tokenizer = setup
+    registry = jat_core.load_plugins("babyai")
+    tasks = [task, registry.task("babyai-go-to-obj"), registry.task("babyai-open-door")]
+    kwargs = dict(max_steps=6, progress=False, agent_kwargs={"tokenizer": tokenizer, "seed": 3})
+    alone = ev.evaluate(model, tasks, episodes=4, num_envs=2, seed=10, **kwargs)
+    pooled = ev.evaluate(model, tasks, episodes=4, num_envs=2, seed=10, workers=2, **kwargs)
+    assert list(pooled["tasks"]) == [t.name for t in tasks]
+    for t in tasks:
+        assert pooled["tasks"][t.name]["episode_returns"] == alone["tasks"][t.name]["episode_returns"]
+        assert pooled["tasks"][t.name]["episode_lengths"] == alone["tasks"][t.name]["episode_lengths"]
+    assert pooled["all"] == alone["all"]

@@ -49,6 +49,7 @@ from jat_train.rollouts import (  # noqa: F401
     run_episodes,
 )
 from jat_train.scores import DEFAULT_REPS, stratified_bootstrap_iqm  # noqa: F401
+from jat_train.taskpool import map_tasks
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +69,7 @@ def evaluate(
     reps: int = DEFAULT_REPS,
     video_episodes: int = VIDEO_EPISODES,
     agent_kwargs: dict[str, Any] | None = None,
+    workers: int = 1,
 ) -> dict[str, Any]:
     """Evaluate a policy on tasks and return the results dict (see :func:`summarize`).
 
@@ -86,6 +88,8 @@ def evaluate(
         reps: bootstrap replicates.
         video_episodes: episodes recorded per task with ``video``.
         agent_kwargs: passed to the model's agent (e.g. a tokenizer).
+        workers: processes that run whole tasks side by side (:func:`jat_train.taskpool.map_tasks`); the results
+            are the same as with one.
 
     Returns:
         The results dict, plus ``policy``, ``seed``, ``num_envs`` and (with video) ``videos``.
@@ -94,27 +98,20 @@ def evaluate(
         raise ValueError("evaluate: video=True needs an output directory (out)")
     if not tasks:
         raise ValueError("evaluate: no task to evaluate")
-    returns: dict[str, list[float]] = {}
-    lengths: dict[str, list[int]] = {}
-    for task in tasks:
+    def play(task: TaskSpec) -> dict[str, Any]:
         video_dir = os.path.join(out, "videos", task.name) if video and out is not None else None
-        run = run_episodes(
-            task,
-            policy,
-            episodes,
-            num_envs,
-            seed,
-            vector=vector,
-            max_steps=max_steps,
-            video_dir=video_dir,
-            video_episodes=video_episodes,
-            progress=progress,
-            agent_kwargs=agent_kwargs,
-        )
-        returns[task.name], lengths[task.name] = run["returns"], run["lengths"]
+        run = run_episodes(task, policy, episodes, num_envs, seed, vector=vector, max_steps=max_steps,
+                           video_dir=video_dir, video_episodes=video_episodes,
+                           progress=progress and workers <= 1, agent_kwargs=agent_kwargs)
+        return {"returns": run["returns"], "lengths": run["lengths"]}
+
+    done: dict[str, dict[str, Any]] = {}
+    for task, run in map_tasks(play, list(tasks), workers):
+        done[task.name] = run
         if progress:
-            line = _task_line(task, run["returns"])
-            tqdm.write(line)
+            tqdm.write(_task_line(task, run["returns"]))
+    returns = {t.name: done[t.name]["returns"] for t in tasks}  # in the tasks' order, wherever they ran
+    lengths = {t.name: done[t.name]["lengths"] for t in tasks}
     results = summarize(tasks, returns, seed=seed, reps=reps)
     for name, ls in lengths.items():
         results["tasks"][name]["episode_lengths"] = ls
@@ -157,6 +154,9 @@ def build_parser():
     p.add_argument("--video-episodes", type=int, default=VIDEO_EPISODES, help="episodes recorded per task")
     p.add_argument("--max-steps-per-episode", type=int, default=None, help="truncate longer episodes")
     p.add_argument("--vector", choices=VECTOR_KINDS, default="sync", help="vector env kind (default sync)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="processes that each run whole tasks, side by side (one torch thread each; the scores "
+                   "are the same as with one; default %(default)s)")
     p.add_argument("--reps", type=int, default=DEFAULT_REPS, help="bootstrap replicates (default 2000)")
     p.add_argument("--device", default=None, help="torch device of the model (default: cuda if available)")
     p.add_argument("--dtype", choices=list(DTYPES), default="fp32",
@@ -235,7 +235,7 @@ def _main(argv: list[str] | None) -> int:
     from jat_train.episodes import local_path
 
     args = build_parser().parse_args(argv)
-    for name in ("episodes", "num_envs", "video_episodes", "reps", "samples"):
+    for name in ("episodes", "num_envs", "video_episodes", "reps", "samples", "workers"):
         if getattr(args, name) <= 0:
             raise UserError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
     if not args.temperature > 0:
@@ -289,6 +289,7 @@ def _main(argv: list[str] | None) -> int:
             reps=args.reps,
             video_episodes=args.video_episodes,
             agent_kwargs=agent_kwargs,
+            workers=args.workers,
         )
     else:
         results = summarize([], {}, seed=args.seed, reps=args.reps)

@@ -9,6 +9,7 @@ truncation only (no termination on success), as in the reference data.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from jat_envs.common import continuous_dict_observations
@@ -39,6 +40,13 @@ def _seeded_goal_wrapper():
 def make_env(env_name: str, *, seed: int | None = 0, **kwargs: Any):
     """Make one Meta-World env (see the module docstring).
 
+    The task's 50 goal positions are drawn once per ``(env_name, seed)`` in a process (:func:`_benchmark`) and
+    shared by every env made after: ``metaworld.MT1`` draws them by resetting a fresh env 50 times, which costs far
+    more than an episode, so building each env from them would make N envs of a task cost N draws. The env is
+    then wrapped exactly as ``gymnasium.make("Meta-World/MT1", env_name=..., seed=...)`` wraps it (metaworld's
+    ``make_mt_envs``), with the same public pieces; tests/envs/test_metaworld_env.py checks that both give the same
+    episodes. Other ``kwargs`` than ``render_mode`` and ``max_episode_steps`` go through ``gymnasium.make``.
+
     Args:
         env_name: the Meta-World 3.x name, e.g. ``"reach-v3"``.
         seed: seeds the 50 goal positions and the env's generator, so that the same calls give the same
@@ -49,11 +57,51 @@ def make_env(env_name: str, *, seed: int | None = 0, **kwargs: Any):
         The wrapped gymnasium env.
     """
     import gymnasium as gym
-    import metaworld  # noqa: F401  (registers the Meta-World ids)
 
     kwargs.setdefault("max_episode_steps", MAX_EPISODE_STEPS)
+    if seed is None or set(kwargs) - {"max_episode_steps", "render_mode"}:
+        env = _make_with_gymnasium(env_name, seed=seed, **kwargs)
+    else:
+        env = _build(env_name, seed, kwargs.get("render_mode"))
+        env = gym.wrappers.TimeLimit(gym.wrappers.OrderEnforcing(env), kwargs["max_episode_steps"])
+    return continuous_dict_observations(_seeded_goal_wrapper()(env))
+
+
+def _make_with_gymnasium(env_name: str, *, seed: int | None, **kwargs: Any):
+    """``gymnasium.make("Meta-World/MT1", ...)``: the env with metaworld's own entry point (draws its goals)."""
+    import gymnasium as gym
+    import metaworld  # noqa: F401  (registers the Meta-World ids)
+
     # Meta-World's observation space bounds the goal to 0 while the goal is observed: gymnasium's passive checker
     # would warn on every env made; the observations are checked against the task's field specs instead.
     kwargs.setdefault("disable_env_checker", True)
-    env = gym.make("Meta-World/MT1", env_name=env_name, seed=seed, **kwargs)
-    return continuous_dict_observations(_seeded_goal_wrapper()(env))
+    return gym.make("Meta-World/MT1", env_name=env_name, seed=seed, **kwargs)
+
+
+@functools.cache
+def _benchmark(env_name: str, seed: int):
+    """``metaworld.MT1(env_name, seed)``: the task's env class and its 50 goal positions (drawn once)."""
+    import metaworld
+
+    return metaworld.MT1(env_name, seed=seed)
+
+
+def _build(env_name: str, seed: int, render_mode: str | None):
+    """The env and the wrappers metaworld's ``make_mt_envs`` puts around it for one MT1 task (no success
+    termination, random goal per reset), from the cached :func:`_benchmark`."""
+    import gymnasium as gym
+    from metaworld.wrappers import AutoTerminateOnSuccessWrapper, CheckpointWrapper, RandomTaskSelectWrapper
+
+    bench = _benchmark(env_name, seed)
+    env_cls = bench.train_classes[env_name]
+    env = env_cls(reward_function_version="v2", render_mode=render_mode, camera_name=None, camera_id=None,
+                  width=480, height=480)
+    env.seed(seed)
+    env = gym.wrappers.TimeLimit(env, env.max_path_length)
+    env = AutoTerminateOnSuccessWrapper(env)
+    env.toggle_terminate_on_success(False)
+    env = gym.wrappers.RecordEpisodeStatistics(env)
+    env = RandomTaskSelectWrapper(env, list(bench.train_tasks))
+    env = CheckpointWrapper(env, f"{env_cls}_None")
+    env.action_space.seed(seed)
+    return env

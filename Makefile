@@ -102,10 +102,11 @@ OTHER_TASKS := $(subst $(space),$(comma),$(strip $(filter-out babyai-% mujoco-% 
 collect_each = $(foreach t,$(subst $(comma),$(space),$(1)),\
 	{ $(VENV)/bin/jat-collect --out $(3)/data --seed 0 --no-progress --tasks $(t) $(2); } & pids="$$pids $$!";)
 
-# $(call start_run,TARGET,VARIABLE): refuse a root-like VARIABLE or one that names a file, remake that run folder
-# and note the start; $(call end_run,TARGET,WHAT,DIR): append the wall time since then to DIR/report.md.
-start_run = case "$($(2))" in ""|.|./|/|..|../) echo "make $(1): $(2)='$($(2))': expected a run directory to (re)create" >&2; exit 2;; esac; \
-	if [ -e "$($(2))" ] && [ ! -d "$($(2))" ]; then echo "make $(1): $(2)='$($(2))' is a file, expected a directory" >&2; exit 2; fi; \
+# $(call check_run_dir,TARGET,VARIABLE): refuse a root-like VARIABLE or one that names a file;
+# $(call start_run,TARGET,VARIABLE): the same, then remake that run folder and note the start; $(call end_run,TARGET,WHAT,DIR): append the wall time since then to DIR/report.md.
+check_run_dir = case "$($(2))" in ""|.|./|/|..|../) echo "make $(1): $(2)='$($(2))': expected a run directory to (re)create" >&2; exit 2;; esac; \
+	if [ -e "$($(2))" ] && [ ! -d "$($(2))" ]; then echo "make $(1): $(2)='$($(2))' is a file, expected a directory" >&2; exit 2; fi
+start_run = $(call check_run_dir,$(1),$(2)); \
 	rm -rf $($(2)); mkdir -p $($(2)) && date +%s > $($(2))/.started && echo "make $(1): started $$(date -u +%FT%TZ)"
 end_run = took=$$(( $$(date +%s) - $$(cat $(3)/.started) )); rm -f $(3)/.started; \
 	printf '\nWall time of `make $(1)` ($(2)): %s s, finished %s.\n' "$$took" "$$(date -u +%FT%TZ)" >> $(3)/report.md; \
@@ -202,10 +203,15 @@ GENERALIST_RESUME ?=
 GENERALIST_TRAIN_ARGS ?= $(DISCRETE_SETTING)
 
 generalist: setup
-	@$(if $(GENERALIST_RESUME),mkdir -p $(GENERALIST_OUT) && date +%s > $(GENERALIST_OUT)/.started,$(call start_run,generalist,GENERALIST_OUT))  # afresh unless resuming; the data cache stays
+	@$(call check_run_dir,generalist,GENERALIST_OUT)
+	# jat-generalist empties the folder itself once it holds it (--fresh; a folder a live run writes is refused),
+	# or keeps it (GENERALIST_RESUME); the data cache stays either way
+	started=$$(date +%s); \
 	$(VENV)/bin/jat-generalist --recipe $(GENERALIST_RECIPE) --out $(GENERALIST_OUT) --cache $(GENERALIST_CACHE) \
 		--data $(GENERALIST_DATA) $(if $(GENERALIST_TASKS),--tasks $(GENERALIST_TASKS)) \
-		$(if $(GENERALIST_STEPS),--max-steps $(GENERALIST_STEPS)) $(if $(GENERALIST_RESUME),--resume) --train-args="$(subst ",\",$(GENERALIST_TRAIN_ARGS))"
+		$(if $(GENERALIST_STEPS),--max-steps $(GENERALIST_STEPS)) $(if $(GENERALIST_RESUME),--resume,--fresh) \
+		--train-args="$(subst ",\",$(GENERALIST_TRAIN_ARGS))" && \
+	echo $$started > $(GENERALIST_OUT)/.started
 	@$(call end_run,generalist,collect$(comma) train$(comma) evaluate$(comma) report; set-up not included,$(GENERALIST_OUT))
 
 test: setup

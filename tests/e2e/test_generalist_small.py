@@ -84,3 +84,23 @@ def test_bad_data_option_is_one_line(tmp_path):
     assert run.returncode == 2
     assert "--data: expected 'local', 'hub', 'hub:REPO' or 'hub:DIR', got 'somewhere'" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_a_folder_another_live_run_writes_is_refused_not_emptied(tmp_path):
+    """``--fresh`` empties OUT only once this run holds it: a live run's folder is refused, naming its pid."""
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "keep.txt").write_text("the other run's file")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from jat_train.run_lock import run_lock\n"
+         f"with run_lock({str(out)!r}, prog='jat-generalist', field='--out'):\n"
+         "    print('held', flush=True); time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        run = _generalist("--recipe", str(QUICK), "--out", str(out), "--fresh")
+        assert run.returncode == 2, run.stderr
+        assert str(holder.pid) in run.stderr and "Traceback" not in run.stderr
+        assert (out / "keep.txt").read_text() == "the other run's file"
+    finally:
+        holder.kill()
+        holder.wait()

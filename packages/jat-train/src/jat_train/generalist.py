@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import shlex
 import subprocess
@@ -37,6 +38,9 @@ from jat_core.specs import TaskSpec
 
 from jat_train.datacache import CacheEntry, cache_entry, link_data
 from jat_train.phases import PhaseClock
+from jat_train.run_lock import LOCK_FILE, run_lock
+
+logger = logging.getLogger(__name__)
 
 #: jat-collect options a recipe's ``collect`` section may set, and their command-line flags
 COLLECT_OPTIONS = {"episodes": "--episodes", "max_steps": "--max-steps", "action_noise": "--action-noise",
@@ -235,6 +239,19 @@ def train_eval_report(tasks: Sequence[TaskSpec], recipe: dict, args: argparse.Na
     return out / "report.md"
 
 
+def empty_folder(folder: Path) -> None:
+    """Remove everything in ``folder`` except its run lock (a fresh run in a folder this process holds)."""
+    import shutil
+
+    for entry in folder.iterdir():
+        if entry.name == LOCK_FILE:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+
+
 def baseline_section(results: dict, baseline: dict | None, steps: int) -> str:
     """A Markdown section setting this run's data-normalised task scores beside a baseline's (the cost of sharing
     one model among many tasks); empty without a baseline or without shared tasks.
@@ -283,6 +300,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--train-args", default="",
                         help="more jat-train arguments, appended to the recipe's (one shell-quoted string)")
     parser.add_argument("--plugins", default=None, help="comma-separated plugins to load (default: all)")
+    parser.add_argument("--fresh", action="store_true",
+                        help="empty OUT first (once this run holds it: a folder another live run is writing is "
+                        "refused, never emptied)")
     parser.add_argument("--resume", action="store_true",
                         help="keep what OUT holds: training resumes from its newest checkpoint (it always does when "
                         "OUT/train has checkpoints), a finished evaluation is kept")
@@ -311,7 +331,9 @@ def _main(argv: Sequence[str] | None) -> int:
         tasks = select_tasks(registry, recipe["select"], everything=args.tasks == "all", local=local)
     clock = PhaseClock()
     notes = run_notes(argv if argv is not None else sys.argv[1:], recipe)
-    with clock:
+    with run_lock(out, prog="jat-generalist", field="--out", warn=logger.warning), clock:
+        if args.fresh:
+            empty_folder(out)
         if local:
             cache = Path(args.cache) if args.cache else out.parent / "cache"
             folders = collect_all(tasks, recipe, cache, args.jobs, clock)

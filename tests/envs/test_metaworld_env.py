@@ -33,6 +33,9 @@ def test_cached_goals_give_metaworlds_own_episodes(name):
             got_obs, got = _play(env, seed)
             assert np.array_equal(got_obs, want_obs) and got == want
         assert len(want) == mw.MAX_EPISODE_STEPS  # truncated at 100 steps, never terminated on success
+    for env in (first, second):  # the spec gymnasium.make records (the scripted expert reads the name from it)
+        assert env.unwrapped.spec.kwargs["env_name"] == name
+        assert env.unwrapped.spec.kwargs == reference.unwrapped.spec.kwargs
 
 
 def test_a_second_env_of_a_task_does_not_draw_its_goals_again():

@@ -9,6 +9,7 @@ truncation only (no termination on success), as in the reference data.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from typing import Any
 
@@ -64,6 +65,9 @@ def make_env(env_name: str, *, seed: int | None = 0, **kwargs: Any):
     else:
         env = _build(env_name, seed, kwargs.get("render_mode"))
         env = gym.wrappers.TimeLimit(gym.wrappers.OrderEnforcing(env), kwargs["max_episode_steps"])
+        # the spec gymnasium.make records: who reads the env's name from it (the scripted expert) finds it
+        spec = gym.spec("Meta-World/MT1")
+        env.unwrapped.spec = dataclasses.replace(spec, kwargs={**spec.kwargs, "env_name": env_name, "seed": seed})
     return continuous_dict_observations(_seeded_goal_wrapper()(env))
 
 

@@ -40,7 +40,8 @@ def test_text_documents_are_cut_into_context_pieces_with_nothing_dropped(tmp_pat
         assert 1 <= len(w) <= 16
         ids.append(w.steps["text"])
     ids.pop()  # the first piece of the next epoch
-    expected = np.concatenate([tokenizer(rows[i]["text"])["input_ids"] for i in order])
+    # each document ends with the end token (the model learns where a text stops)
+    expected = np.concatenate([tokenizer(rows[i]["text"])["input_ids"] + [tokenizer.eos_token_id] for i in order])
     np.testing.assert_array_equal(np.concatenate(ids), expected)
 
 

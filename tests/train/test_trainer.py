@@ -209,8 +209,16 @@ def test_two_processes_make_the_same_first_update_as_one_with_the_same_global_ba
     assert two.returncode == 0, output
     a = load_file(os.path.join(tmp_path / "one" / "run" / "checkpoint-1", "model.safetensors"))
     b = load_file(os.path.join(tmp_path / "two" / "run" / "checkpoint-1", "model.safetensors"))
+    ra, rb = read_log(str(tmp_path / "one" / "run"))[0], read_log(str(tmp_path / "two" / "run"))[0]
+    # the averaged gradient is the one-process gradient (its norm to float32 rounding) ...
+    assert ra["grad_norm"] == pytest.approx(rb["grad_norm"], rel=1e-5)
+    # ... so the weights agree, except where a gradient is so close to 0 that summation order flips its sign:
+    # AdamW's first step moves every weight by about +-lr whatever its gradient's size, so such an element differs
+    # by up to 2 lr (seen on a few k_proj elements with one CPU's kernels, not another's)
     for k in a:
-        torch.testing.assert_close(a[k], b[k], atol=1e-6, rtol=0, msg=k)
+        off = (a[k] - b[k]).abs() > 1e-6
+        assert int(off.sum()) <= max(1, off.numel() // 1000), (k, int(off.sum()), off.numel())
+        assert float((a[k] - b[k]).abs().max()) <= 2.01e-3, k
     # and the update is real: the weights moved away from the (seeded) initial ones
     from accelerate.utils import set_seed
     from jat_train.trainer import build_model, load_run_tokenizer
@@ -220,7 +228,6 @@ def test_two_processes_make_the_same_first_update_as_one_with_the_same_global_ba
     initial = build_model(config, load_run_tokenizer(config, [task], None)).state_dict()
     moved = max(float((a[k] - initial[k]).abs().max()) for k in a)
     assert moved > 5e-4, moved
-    ra, rb = read_log(str(tmp_path / "one" / "run"))[0], read_log(str(tmp_path / "two" / "run"))[0]
     assert ra["loss"] == pytest.approx(rb["loss"], rel=1e-5)
     assert json.load(open(tmp_path / "two" / "run" / "checkpoint-1" / "trainer_state.json"))["world_size"] == 2
     assert os.path.isfile(tmp_path / "two" / "run" / "checkpoint-1" / "rank-1.pt")

@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from jat_envs.atari import more_experts
+
 Policy = Callable[[dict], int]
 
 
@@ -173,4 +175,8 @@ def freeway_expert(env: Any) -> Policy:
 EXPERTS: dict[str, Callable[[Any], Policy]] = {
     "atari-pong": pong_expert,
     "atari-freeway": freeway_expert,
+    "atari-boxing": more_experts.boxing_expert,
+    "atari-skiing": more_experts.skiing_expert,
+    "atari-surround": more_experts.surround_expert,
+    "atari-breakout": more_experts.breakout_expert,
 }

@@ -19,7 +19,8 @@ def test_expert_wiring(registry):
     atari = registry.domains()["atari"]
     assert (
         {n for n in atari if registry.task(n).expert is not None}
-        == {"atari-pong", "atari-freeway", "atari-boxing", "atari-skiing", "atari-surround", "atari-breakout"}
+        == {"atari-pong", "atari-freeway", "atari-boxing", "atari-skiing", "atari-surround", "atari-breakout",
+            "atari-kangaroo"}
         == set(EXPERTS)
     )
 
@@ -86,6 +87,17 @@ def test_breakout_expert_keeps_the_ball(registry):
     assert total >= 40 and total >= random_total + 30, (total, random_total)
     _, same_actions, _ = _play(spec, spec.expert, 300)
     assert same_actions == actions[:300]
+
+
+def test_kangaroo_expert_punches_and_survives(registry):
+    spec = registry.task("atari-kangaroo")
+    steps = 400  # about 6 s: its look-ahead plays about 150 frames a step
+    total, actions, ram = _play(spec, spec.expert, steps)
+    random_total, _, _ = _play(spec, None, steps)
+    assert total >= 400 and random_total <= 200, (total, random_total)
+    assert ram[45] == 2  # RAM byte 45: lives in reserve, none lost
+    _, same_actions, _ = _play(spec, spec.expert, 100)
+    assert same_actions == actions[:100]
 
 
 def test_lookahead_leaves_the_episode_unchanged(registry):

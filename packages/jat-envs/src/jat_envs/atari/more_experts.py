@@ -1,6 +1,6 @@
-"""Atari experts beyond Pong and Freeway: Boxing, Skiing, Breakout (see :mod:`jat_envs.atari.expert` for the
-conventions: each acts on the evaluation env itself, reads the emulator, ignores the image observation, is made
-afresh after each reset and has no randomness).
+"""Atari experts beyond Pong and Freeway: Boxing, Skiing, Surround, Breakout (see :mod:`jat_envs.atari.expert`
+for the conventions: each acts on the evaluation env itself, reads the emulator, ignores the image observation,
+is made afresh after each reset and has no randomness).
 
 - ``atari-boxing`` (:func:`boxing_expert`): walks to a spot level with the opponent, a punch's reach to its
   side, and punches when a 3-step look-ahead on the emulator (:class:`jat_envs.atari.lookahead.Emulator`) sees a
@@ -10,6 +10,12 @@ afresh after each reset and has no randomness).
   the skier and turns the skier (its heading is RAM byte 15) towards the gate's middle, more steeply the
   further the gate is to the side and the closer it is. Passes the gates; a skier going straight down
   (``NOOP``) misses them and takes the 5 s penalty for each.
+- ``atari-surround`` (:func:`surround_expert`): reads the grid off the screen and, each time its head enters a
+  new cell, turns towards the cell that leaves it the most territory (cells it reaches first by two steps or
+  more, less the computer's), then the most room. Wins the game 10-0.
+- ``atari-breakout`` (:class:`BreakoutExpert`): aims the paddle at the ball's landing point, checks the catch
+  with the look-ahead, and lets a ball go that loops for :data:`BREAKOUT_STALL` steps without scoring. Clears
+  most of the first wall (about 425 of its 432 points).
 """
 
 from __future__ import annotations
@@ -225,6 +231,10 @@ BREAKOUT_AIM = 5.5
 #: steps before the ball reaches ball y :data:`BREAKOUT_CATCH_Y` from which the look-ahead checks the catch, and
 #: the steps it plays to see the ball come back up
 BREAKOUT_CHECK_STEPS, BREAKOUT_CHECK_HORIZON, BREAKOUT_CATCH_Y = 4, 7, 185
+#: RAM addresses of the score (BCD), and the steps without a point after which the ball is let go: the ball then
+#: flies a path that misses the remaining bricks for ever (the episode would run to its time limit), and a new
+#: ball launched after the life is lost flies another
+BREAKOUT_SCORE, BREAKOUT_STALL = (76, 77), 1000
 #: minimal action set of Breakout; a press is -1 (LEFT), 0 or 1 (RIGHT)
 BREAKOUT_NOOP, BREAKOUT_FIRE, BREAKOUT_RIGHT, BREAKOUT_LEFT = 0, 1, 2, 3
 BREAKOUT_PRESS = {0: BREAKOUT_NOOP, 1: BREAKOUT_RIGHT, -1: BREAKOUT_LEFT}
@@ -246,12 +256,15 @@ class BreakoutExpert:
     """The Breakout policy of one episode: aims the paddle at where the ball will land (straight flight with
     reflections off the side walls, pressing as the Pong expert does for a paddle that moves after the press),
     and in the last steps before the ball reaches the paddle checks the catch on the emulator: of the nine
-    two-step press sequences (the aimed press first) it plays the first that sends the ball back up."""
+    two-step press sequences (the aimed press first) it plays the first that sends the ball back up. A ball that
+    has scored nothing for :data:`BREAKOUT_STALL` steps is let go (the paddle stays put until it is lost)."""
 
     def __init__(self, env: Any):
         self.emu = Emulator(env)
         self.ball: tuple[int, int] | None = None
         self.last_press, self.steps = 0, 0
+        self.score: tuple[int, ...] = ()
+        self.scored_at = 0
         order = (BREAKOUT_NOOP, BREAKOUT_RIGHT, BREAKOUT_LEFT)
         self.sequences = [(a, b) for a in order for b in order]
 
@@ -290,9 +303,15 @@ class BreakoutExpert:
         ram = self.emu.ram()
         ball = (int(ram[BREAKOUT_BALL_X]), int(ram[BREAKOUT_BALL_Y]))
         self.steps += 1
+        score = tuple(int(ram[a]) for a in BREAKOUT_SCORE)
+        if score != self.score:
+            self.score, self.scored_at = score, self.steps
         if ball[1] == 0:  # no ball in play: launch one
-            self.ball, self.last_press = None, 0
+            self.ball, self.last_press, self.scored_at = None, 0, self.steps
             return BREAKOUT_FIRE if self.steps % 2 == 0 else BREAKOUT_NOOP
+        if self.steps - self.scored_at > BREAKOUT_STALL:  # the ball loops without scoring: let it go
+            self.ball = ball
+            return BREAKOUT_NOOP
         press, _ = self.aim(ball, int(ram[BREAKOUT_PADDLE]))
         action = BREAKOUT_PRESS[press]
         falling = self.ball is not None and self.ball[1] and ball[1] > self.ball[1]

@@ -71,8 +71,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="one JSON object per task")
     args = p.parse_args(argv)
     registry = load_plugins()
+    if args.episodes <= 0:
+        p.error(f"--episodes must be positive, got {args.episodes}")
     if args.tasks:
-        specs = [registry.task(name) for name in args.tasks.split(",")]
+        try:
+            specs = [registry.task(name) for name in args.tasks.split(",")]
+        except KeyError as exc:
+            p.error(f"--tasks: {exc.args[0]}")
     else:
         specs = [registry.task(n) for n in registry.domains()["atari"] if registry.task(n).expert is not None]
     missing = [s.name for s in specs if s.expert is None]

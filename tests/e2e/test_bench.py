@@ -121,3 +121,12 @@ def test_eval_bench_times_every_mode_on_real_envs():
     assert by_mode["reference"]["speedup_vs_reference"] == 1.0 and by_mode["envs_only"]["env_share"] == 1.0
     assert by_mode["envs_only_workers"]["env_share"] == 1.0
     assert by_mode["workers"]["env_steps"] == by_mode["batched"]["env_steps"]  # the same episodes
+
+
+def test_atari_experts_bench_reports_scores_and_cost():
+    pytest.importorskip("ale_py")
+    (row,) = run_json("atari_experts.py", "--tasks", "atari-boxing", "--episodes", "1")  # a knockout: about 2 s
+    assert row["task"] == "atari-boxing" and row["episodes"] == 1 and len(row["returns"]) == 1
+    assert row["return_mean"] == row["returns"][0] >= 90 and row["return_std"] == 0
+    assert row["normalised"] == pytest.approx((row["return_mean"] - 0.1) / (97.968393 - 0.1))
+    assert row["steps_mean"] > 0 and row["policy_ms_per_step"] > 0 and row["env_ms_per_step"] > 0

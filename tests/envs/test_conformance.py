@@ -2,6 +2,7 @@
 
 from jat_core.testing import DomainConformance
 from jat_envs.atari import plugin as atari
+from jat_envs.atari.expert import EXPERTS
 from jat_envs.babyai import plugin as babyai
 from jat_envs.metaworld import plugin as metaworld
 from jat_envs.mujoco import plugin as mujoco
@@ -11,6 +12,7 @@ from jat_envs.text import plugin as text
 class TestAtari(DomainConformance):
     plugin = atari
     env_tasks = ["atari-breakout"]
+    expert_tasks = sorted(EXPERTS)  # every game with an expert
 
 
 class TestBabyAI(DomainConformance):

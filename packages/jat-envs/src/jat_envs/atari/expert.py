@@ -16,6 +16,10 @@ with no randomness (a seeded reset gives the same episode).
 - ``atari-freeway`` (:func:`freeway_expert`): cars move at constant speeds, so their positions can be
   predicted; a dynamic programme over the next 24 steps (chicken height x time, actions UP/NOOP/DOWN) picks the
   move that gets furthest up without entering a lane while its car crosses the chicken's column.
+
+The other games with an expert: Boxing, Skiing, Surround and Breakout (:mod:`jat_envs.atari.more_experts`) and
+Kangaroo (:mod:`jat_envs.atari.expert_kangaroo`); some of them read the screen, and some look ahead on the
+emulator (:mod:`jat_envs.atari.lookahead`: clone the state, play candidate actions, restore it).
 """
 
 from __future__ import annotations
@@ -25,6 +29,9 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
+from jat_envs.atari import more_experts
+from jat_envs.atari.expert_kangaroo import kangaroo_expert
 
 Policy = Callable[[dict], int]
 
@@ -173,4 +180,9 @@ def freeway_expert(env: Any) -> Policy:
 EXPERTS: dict[str, Callable[[Any], Policy]] = {
     "atari-pong": pong_expert,
     "atari-freeway": freeway_expert,
+    "atari-boxing": more_experts.boxing_expert,
+    "atari-skiing": more_experts.skiing_expert,
+    "atari-surround": more_experts.surround_expert,
+    "atari-breakout": more_experts.breakout_expert,
+    "atari-kangaroo": kangaroo_expert,
 }

@@ -20,7 +20,7 @@ DOMAIN = "atari"
 #: where the expert-normalising constants come from (shown beside expert-normalised scores)
 SCORES_SOURCE = (
     "published JAT constants (the reference's trained agents, a random policy, human scores); local data come "
-    "from rule-based experts that read the emulator's RAM, far from those agents in most games"
+    "from rule-based experts that read the emulator (RAM or screen), some looking ahead on a copy of its state"
 )
 #: The reference cuts Atari episodes into windows of 32 steps (images are heavy).
 CONTEXT_STEPS = 32

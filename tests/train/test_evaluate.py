@@ -291,3 +291,12 @@ def test_task_workers_give_the_same_episodes_as_a_loop(registry):
             assert pooled["tasks"][t.name]["episode_returns"] == alone["tasks"][t.name]["episode_returns"]
         assert pooled["domains"] == alone["domains"] and pooled["all"] == alone["all"]
     assert len(set(alone["tasks"]["fake-guess"]["episode_returns"])) > 1  # the episodes differ from each other
+
+
+def test_default_workers_one_per_core_but_one_for_a_gpu_model():
+    import torch
+
+    assert ev.default_workers("random") == (os.cpu_count() or 1)
+    assert ev.default_workers(torch.nn.Linear(2, 2)) == (os.cpu_count() or 1)
+    on_gpu = SimpleNamespace(device=torch.device("cuda", 0))  # a stand-in: its device is all that is read
+    assert ev.default_workers(on_gpu) == 1

@@ -144,7 +144,8 @@ def build_parser():
         "--tasks", default=None, help="comma-separated task and/or domain names (default: all with an env)"
     )
     p.add_argument("--episodes", type=int, default=10, help="episodes per task (default 10)")
-    p.add_argument("--num-envs", type=int, default=1, help="envs run side by side per task (default 1)")
+    p.add_argument("--num-envs", type=int, default=10,
+                   help="envs run side by side per task, one batched model call per step (default %(default)s)")
     p.add_argument("--out", required=True, help="output directory (results.json, PNG plots, videos/)")
     p.add_argument("--seed", type=int, default=0, help="episode j of a task is seeded SEED + j (default 0)")
     p.add_argument(
@@ -154,9 +155,9 @@ def build_parser():
     p.add_argument("--video-episodes", type=int, default=VIDEO_EPISODES, help="episodes recorded per task")
     p.add_argument("--max-steps-per-episode", type=int, default=None, help="truncate longer episodes")
     p.add_argument("--vector", choices=VECTOR_KINDS, default="sync", help="vector env kind (default sync)")
-    p.add_argument("--workers", type=int, default=1,
+    p.add_argument("--workers", type=int, default=None,
                    help="processes that each run whole tasks, side by side (one torch thread each; the scores "
-                   "are the same as with one; default %(default)s)")
+                   "are the same as with one; default: one per CPU core, or 1 for a model on a GPU)")
     p.add_argument("--reps", type=int, default=DEFAULT_REPS, help="bootstrap replicates (default 2000)")
     p.add_argument("--device", default=None, help="torch device of the model (default: cuda if available)")
     p.add_argument("--dtype", choices=list(DTYPES), default="fp32",
@@ -178,6 +179,15 @@ def build_parser():
                    help="held-out samples scored per task without an env (default: %(default)s)")
     add_debug_flag(p)
     return p
+
+
+def default_workers(policy: Any) -> int:
+    """``jat-eval``'s default ``--workers``: one per CPU core, or 1 for a model on a GPU (a forked process cannot
+    use CUDA that its parent started)."""
+    device = getattr(policy, "device", None)
+    if device is not None and getattr(device, "type", "cpu") != "cpu":
+        return 1
+    return os.cpu_count() or 1
 
 
 #: ``--dtype`` choices: the weights (and so the agent's cache) of the model that acts
@@ -236,7 +246,7 @@ def _main(argv: list[str] | None) -> int:
 
     args = build_parser().parse_args(argv)
     for name in ("episodes", "num_envs", "video_episodes", "reps", "samples", "workers"):
-        if getattr(args, name) <= 0:
+        if getattr(args, name) is not None and getattr(args, name) <= 0:
             raise UserError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
     if not args.temperature > 0:
         raise UserError(f"--temperature must be positive, got {args.temperature}")
@@ -289,7 +299,7 @@ def _main(argv: list[str] | None) -> int:
             reps=args.reps,
             video_episodes=args.video_episodes,
             agent_kwargs=agent_kwargs,
-            workers=args.workers,
+            workers=default_workers(policy) if args.workers is None else args.workers,
         )
     else:
         results = summarize([], {}, seed=args.seed, reps=args.reps)

@@ -61,14 +61,7 @@ PONG_NOOP, PONG_UP, PONG_DOWN = 0, 2, 3
 
 def pong_intercept(bx: float, by: float, dx: float, dy: float) -> tuple[float, int]:
     """Ball y when it reaches the player's paddle and how many steps until then (``dx > 0``: ball approaching)."""
-    x, y, steps = bx, by, 0
-    while x < PONG_HIT_X:
-        x, y, steps = x + dx, y + dy, steps + 1
-        if y < PONG_TOP:
-            y, dy = 2 * PONG_TOP - y, -dy
-        elif y > PONG_BOTTOM:
-            y, dy = 2 * PONG_BOTTOM - y, -dy
-    return y, steps
+    return more_experts.ball_flight(bx, by, dx, dy, PONG_HIT_X, (PONG_TOP, PONG_BOTTOM))
 
 
 class PongExpert:

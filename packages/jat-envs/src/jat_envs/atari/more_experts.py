@@ -240,16 +240,32 @@ BREAKOUT_NOOP, BREAKOUT_FIRE, BREAKOUT_RIGHT, BREAKOUT_LEFT = 0, 1, 2, 3
 BREAKOUT_PRESS = {0: BREAKOUT_NOOP, 1: BREAKOUT_RIGHT, -1: BREAKOUT_LEFT}
 
 
+def ball_flight(along: float, across: float, d_along: float, d_across: float, stop: float,
+                walls: tuple[float, float], max_steps: int | None = None) -> tuple[float, int]:
+    """A ball's straight flight, bouncing off two walls, until it reaches a line.
+
+    Args:
+        along, d_along: its position and speed along the axis it travels to ``stop`` on (``d_along > 0``).
+        across, d_across: its position and speed across it, reflected at ``walls = (low, high)``.
+        stop: the line (a paddle's row or column).
+        max_steps: give up after so many steps (``None``: never).
+
+    Returns:
+        ``(across at the line, steps until then)``.
+    """
+    (low, high), steps = walls, 0
+    while along < stop and (max_steps is None or steps < max_steps):
+        along, across, steps = along + d_along, across + d_across, steps + 1
+        if across < low:
+            across, d_across = 2 * low - across, -d_across
+        elif across > high:
+            across, d_across = 2 * high - across, -d_across
+    return across, steps
+
+
 def breakout_landing(bx: float, by: float, dx: float, dy: float) -> tuple[float, int]:
     """Ball x when a falling ball (``dy > 0``) reaches the paddle's row, and the steps until then."""
-    (left, right), x, y, steps = BREAKOUT_WALLS, float(bx), float(by), 0
-    while y < BREAKOUT_PADDLE_Y and steps < 200:
-        x, y, steps = x + dx, y + dy, steps + 1
-        if x < left:
-            x, dx = 2 * left - x, -dx
-        elif x > right:
-            x, dx = 2 * right - x, -dx
-    return x, steps
+    return ball_flight(float(by), float(bx), dy, dx, BREAKOUT_PADDLE_Y, BREAKOUT_WALLS, max_steps=200)
 
 
 class BreakoutExpert:

@@ -340,6 +340,8 @@ def _main(argv: Sequence[str] | None) -> int:
             link_data(folders, out / "data")
             tasks, left_out = judge_data(tasks, out / "data", float(recipe.get("min_data_score", 0.1)))
             notes += [f"- left out: {name}: {why}" for name, why in sorted(left_out.items())]
+            for name, why in sorted(left_out.items()):
+                print(f"jat-generalist: left out {name}: {why}", flush=True)
         notes.append(f"- {len(tasks)} tasks trained and evaluated: {', '.join(t.name for t in tasks)}")
         path = train_eval_report(tasks, recipe, args, clock, notes)
     print(f"jat-generalist: report in {path}", flush=True)

@@ -15,6 +15,12 @@ def _play(spec, factory, steps, seed=1000):
     return total, [int(a) for a in actions], ram
 
 
+def _assert_replays(spec, actions, steps):
+    """The expert plays its first ``steps`` actions again, the same ones (it is deterministic for a seed)."""
+    _, same_actions, _ = _play(spec, spec.expert, steps)
+    assert same_actions == actions[:steps]
+
+
 def test_expert_wiring(registry):
     atari = registry.domains()["atari"]
     assert (
@@ -32,8 +38,7 @@ def test_pong_expert_scores_and_is_deterministic(registry):
     random_total, _, random_ram = _play(spec, None, steps)
     assert total >= 1 and random_total <= -5, (total, random_total)
     assert ram[13] == 0  # the computer has not scored against the expert
-    again, same_actions, _ = _play(spec, spec.expert, 200)
-    assert same_actions == actions[:200]
+    _assert_replays(spec, actions, 200)
 
 
 def test_freeway_expert_crosses_more_often_than_up_only(registry):
@@ -43,8 +48,7 @@ def test_freeway_expert_crosses_more_often_than_up_only(registry):
     up_only, _, _ = _play(spec, lambda env: lambda _obs: 1, steps)
     random_total, _, _ = _play(spec, None, steps)
     assert total >= up_only + 1 and total >= 8 and random_total <= 1, (total, up_only, random_total)
-    _, same_actions, _ = _play(spec, spec.expert, 200)
-    assert same_actions == actions[:200]
+    _assert_replays(spec, actions, 200)
 
 
 def test_boxing_expert_outscores_the_computer(registry):
@@ -53,8 +57,7 @@ def test_boxing_expert_outscores_the_computer(registry):
     total, actions, _ = _play(spec, spec.expert, steps)
     random_total, _, _ = _play(spec, None, steps)
     assert total >= 20 and total >= random_total + 15, (total, random_total)
-    _, same_actions, _ = _play(spec, spec.expert, 100)
-    assert same_actions == actions[:100]
+    _assert_replays(spec, actions, 100)
 
 
 def test_skiing_expert_passes_the_gates(registry):
@@ -64,8 +67,7 @@ def test_skiing_expert_passes_the_gates(registry):
     total, actions, _ = _play(spec, spec.expert, 1500)
     straight, _, _ = _play(spec, lambda env: lambda _obs: 0, 1500)
     assert total >= -5000 and total >= straight + 3000, (total, straight)
-    _, same_actions, _ = _play(spec, spec.expert, 100)
-    assert same_actions == actions[:100]
+    _assert_replays(spec, actions, 100)
 
 
 def test_surround_expert_wins_rounds(registry):
@@ -74,8 +76,7 @@ def test_surround_expert_wins_rounds(registry):
     total, actions, _ = _play(spec, spec.expert, steps)
     random_total, _, _ = _play(spec, None, steps)
     assert total >= 2 and random_total <= -2, (total, random_total)
-    _, same_actions, _ = _play(spec, spec.expert, 300)
-    assert same_actions == actions[:300]
+    _assert_replays(spec, actions, 300)
 
 
 def test_breakout_expert_keeps_the_ball(registry):
@@ -85,8 +86,7 @@ def test_breakout_expert_keeps_the_ball(registry):
     random_total, _, _ = _play(spec, None, steps)
     assert ram[57] == 5, ram[57]  # RAM byte 57: lives left, none lost
     assert total >= 40 and total >= random_total + 30, (total, random_total)
-    _, same_actions, _ = _play(spec, spec.expert, 300)
-    assert same_actions == actions[:300]
+    _assert_replays(spec, actions, 300)
 
 
 def test_kangaroo_expert_dodges_what_kills_a_still_kangaroo(registry):
@@ -96,8 +96,7 @@ def test_kangaroo_expert_dodges_what_kills_a_still_kangaroo(registry):
     _, _, still_ram = _play(spec, lambda env: lambda _obs: 0, steps)
     # RAM byte 45: lives in reserve (255 once the last is lost: the still kangaroo loses all three)
     assert ram[45] == 2 and still_ram[45] != 2, (ram[45], still_ram[45])
-    _, same_actions, _ = _play(spec, spec.expert, 100)
-    assert same_actions == actions[:100]
+    _assert_replays(spec, actions, 100)
 
 
 def test_lookahead_leaves_the_episode_unchanged(registry):

@@ -1,7 +1,7 @@
 """``jat-generalist``: one model on many tasks of every domain, in one command: collect (cached), train, evaluate,
 report.
 
-A *recipe* (a JSON file, e.g. ``examples/generalist.json``) says which tasks and how much of each; this module
+A *recipe* (a JSON file, e.g. ``examples/generalist/default.json``) says which tasks and how much of each; this module
 knows no domain, it reads domain names from the recipe:
 
 - ``select``: per domain, which of its tasks with a local expert (or sample source) to take: a number (that
@@ -37,6 +37,7 @@ from typing import Any
 from jat_core.specs import TaskSpec
 
 from jat_train.datacache import CacheEntry, cache_entry, link_data
+from jat_train.files import atomic_write
 from jat_train.phases import PhaseClock
 from jat_train.run_lock import LOCK_FILE, run_lock
 
@@ -230,13 +231,15 @@ def train_eval_report(tasks: Sequence[TaskSpec], recipe: dict, args: argparse.Na
         extra = out / "run.md"
         results = json.loads((out / "eval" / "results.json").read_text(encoding="utf-8"))
         sharing = baseline_section(results, recipe.get("baseline"), steps)
-        extra.write_text(clock.markdown(notes) + ("\n" + sharing if sharing else ""))
+        text = clock.markdown(notes) + ("\n" + sharing if sharing else "")
+        atomic_write(extra, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
         _run([_script("jat-report"), "--run", str(out / "train"), "--eval", str(out / "eval"), "--out", str(out),
               "--extra", str(extra)])
-    # the report's own phase and the final peak memory, appended once it is done
-    with open(out / "report.md", "a", encoding="utf-8") as f:
-        f.write("\n" + clock.table() + "\n")
-    return out / "report.md"
+    # the report's own phase and the final peak memory, added once it is done
+    report = out / "report.md"
+    text = report.read_text(encoding="utf-8") + "\n" + clock.table() + "\n"
+    atomic_write(report, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    return report
 
 
 def empty_folder(folder: Path) -> None:

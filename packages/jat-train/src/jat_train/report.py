@@ -65,6 +65,26 @@ def plot_learning_curve(records: list[dict], out: str | os.PathLike, smooth: int
     return str(out)
 
 
+def task_action_losses(records: list[dict]) -> dict[str, list[tuple[int, float]]]:
+    """Per task, its ``(step, action loss)`` records; records of several tasks at once (gradient accumulation)
+    and records without an action loss are left out."""
+    by_task: dict[str, list[tuple[int, float]]] = {}
+    for r in records:
+        if r.get("action_loss") is not None and "," not in str(r.get("task", ",")):
+            by_task.setdefault(r["task"], []).append((r["step"], r["action_loss"]))
+    return by_task
+
+
+def moving_average(points: list[tuple[int, float]], smooth: int):
+    """``(steps, values)``: the moving average over ``smooth`` points (fewer when there are fewer), at the step
+    of each window's last point."""
+    import numpy as np
+
+    steps, y = np.array(points, dtype=float).T
+    k = max(1, min(smooth, len(y)))
+    return steps[k - 1 :], np.convolve(y, np.ones(k) / k, mode="valid")
+
+
 def plot_task_curves(records: list[dict], out: str | os.PathLike, smooth: int = 10) -> str:
     """Plot each task's action loss against the step (moving average over the records of that task alone);
     returns the PNG path. Records of several tasks at once (gradient accumulation) are left out."""
@@ -72,17 +92,11 @@ def plot_task_curves(records: list[dict], out: str | os.PathLike, smooth: int = 
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
 
-    by_task: dict[str, list[tuple[int, float]]] = {}
-    for r in records:
-        if r.get("action_loss") is not None and "," not in str(r.get("task", ",")):
-            by_task.setdefault(r["task"], []).append((r["step"], r["action_loss"]))
+    by_task = task_action_losses(records)
     fig, ax = plt.subplots(figsize=(7, 4))
     for task, points in sorted(by_task.items()):
-        steps, y = np.array(points, dtype=float).T
-        k = max(1, min(smooth, len(y)))
-        ax.plot(steps[k - 1 :], np.convolve(y, np.ones(k) / k, mode="valid"), label=task)
+        ax.plot(*moving_average(points, smooth), label=task)
     ax.set_yscale("log")
     ax.set_xlabel("optimisation step")
     ax.set_ylabel("action loss (moving average)")
@@ -110,22 +124,17 @@ def plot_domain_curves(records: list[dict], domains: dict[str, str], out: str | 
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
 
     by_domain: dict[str, dict[str, list[tuple[int, float]]]] = {}
-    for r in records:
-        task = str(r.get("task", ","))
-        if r.get("action_loss") is not None and "," not in task:
-            by_domain.setdefault(domains.get(task, task), {}).setdefault(task, []).append((r["step"], r["action_loss"]))
+    for task, points in task_action_losses(records).items():
+        by_domain.setdefault(domains.get(task, task), {})[task] = points
     n = max(1, len(by_domain))
     cols = min(3, n)
     rows = -(-n // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
     for ax, (domain, tasks) in zip(axes.flat, sorted(by_domain.items())):
         for points in tasks.values():
-            steps, y = np.array(points, dtype=float).T
-            k = max(1, min(smooth, len(y)))
-            ax.plot(steps[k - 1 :], np.convolve(y, np.ones(k) / k, mode="valid"), linewidth=0.8, alpha=0.7)
+            ax.plot(*moving_average(points, smooth), linewidth=0.8, alpha=0.7)
         ax.set_yscale("log")
         ax.set_title(f"{domain} ({len(tasks)} tasks)", fontsize=9)
         ax.set_xlabel("optimisation step", fontsize=8)

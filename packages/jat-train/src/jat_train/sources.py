@@ -166,7 +166,7 @@ class StreamEpisodes:
     (``datasets.config.STREAMING_OPEN_MAX_RETRIES`` / ``STREAMING_READ_MAX_RETRIES`` tries,
     ``STREAMING_*_RETRY_INTERVAL`` seconds apart, longer when the server is unavailable or rate-limits); an error
     that lasts past them, or a damaged shard, stops the stream with a :class:`DataError` naming the task,
-    ``source``, the shard and, where ``datasets`` reports it, the file.
+    ``source``, the shard and, where ``datasets`` logs it or the error carries its URL, the file.
     """
 
     def __init__(
@@ -236,6 +236,7 @@ class StreamEpisodes:
                 continue
             except Exception as exc:  # a lasting network error, a damaged parquet shard, an undecodable image...
                 self._it = None
+                failed += _urls_in(exc)
                 raise DataError(
                     f"task {self.task!r}: reading its streamed episodes{self._where(failed)} failed after episode "
                     f"{self.count} of epoch {self.epoch} ({type(exc).__name__}: {exc}); {self.hint}"
@@ -275,6 +276,23 @@ def _shard_index(state: Any) -> int | None:
             found = state["shard_idx"]
         state = state.get("examples_iterable")
     return found
+
+
+def _urls_in(exc: BaseException) -> list[str]:
+    """The URLs the errors in ``exc``'s chain carry (an HTTP client's request, a hub error's response): the file a
+    lasting connection error was reading, which ``datasets``' own error after its retries does not name."""
+    urls, seen = [], set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        for attr in ("request", "response"):
+            try:  # an HTTP client raises when an error was built without a request
+                url = getattr(getattr(exc, attr, None), "url", None)
+            except Exception:
+                url = None
+            if url is not None and str(url) not in urls:
+                urls.append(str(url))
+        exc = exc.__cause__ or exc.__context__
+    return urls
 
 
 @contextlib.contextmanager

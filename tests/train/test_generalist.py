@@ -91,6 +91,44 @@ def test_cache_entry_is_published_only_when_complete(tmp_path):
     assert (entry.data_dir / "rows").read_text() == "data"
 
 
+def _tree(root) -> dict[str, bytes]:
+    return {os.path.relpath(os.path.join(d, n), root): open(os.path.join(d, n), "rb").read()
+            for d, _, files in os.walk(root) for n in files}
+
+
+def test_a_full_disk_while_caching_leaves_the_cache_as_it_was(tmp_path, monkeypatch):
+    """A collection that runs out of room (the child ``jat-collect`` fails), or ``recipe.json`` that does not fit:
+    no entry is published, nothing half-written is left, the entries already there are unchanged; the second names
+    the file and the cause."""
+    import errno
+
+    import jat_train.files
+
+    kept = cache_entry(tmp_path, "toy", {"episodes": 1})
+    with kept.writing() as out:
+        (out / "toy").mkdir(parents=True)
+        (out / "toy" / "rows").write_text("data")
+    before = _tree(tmp_path)
+    for fails in ("collect", "recipe"):
+        entry = cache_entry(tmp_path, "toy", {"episodes": 2, "fails": fails})
+
+        def no_room(path):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        with pytest.raises(OSError) as err, entry.writing() as out:
+            (out / "toy").mkdir(parents=True)
+            (out / "toy" / "rows").write_text("half")
+            if fails == "collect":
+                no_room(out)
+            monkeypatch.setattr(jat_train.files, "fsync_file", no_room)  # the disk fills at recipe.json
+        monkeypatch.undo()
+        assert err.value.errno == errno.ENOSPC and not entry.ready()
+        if fails == "recipe":
+            assert str(err.value).startswith(f"cannot write '{entry.folder}.partial-"), err.value
+            assert "recipe.json': No space left on device; the cache entry" in str(err.value), err.value
+        assert sorted(os.listdir(tmp_path / "toy")) == [kept.key] and _tree(tmp_path) == before
+
+
 def test_link_data_points_each_task_at_its_entry(tmp_path):
     a, b = tmp_path / "cache" / "a", tmp_path / "cache" / "b"
     a.mkdir(parents=True)

@@ -4,8 +4,9 @@ An entry is ``CACHE/<task>/<key>/<task>/`` (a ``jat-collect --out CACHE/<task>/<
 a hash of the task name, the collection options (episodes or step budget, seed, policy, action noise, input
 folder) and the version of the distribution that provides the task's expert, with ``recipe.json`` beside it
 saying what the key stands for. A run writes an entry into a private ``<key>.partial-<pid>`` folder and renames
-it into place once ``jat-collect`` succeeded, so a killed collection never leaves an entry that looks complete
-and two runs filling the same cache never mix their files. A run folder's ``data/`` links to the entries
+it into place once ``jat-collect`` succeeded, so a killed collection or a full disk never leaves an entry that
+looks complete (a write that fails names its file and cause, :mod:`jat_train.files`) and two runs filling the same
+cache never mix their files. A run folder's ``data/`` links to the entries
 (:func:`link_data`), so ``jat-train --data RUN/data`` and ``jat-eval --data`` read them like any local data.
 """
 
@@ -21,6 +22,8 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from jat_train.files import atomic_write, writing
 
 #: written last into an entry: its presence says the entry is complete
 RECIPE_FILE = "recipe.json"
@@ -51,13 +54,20 @@ class CacheEntry:
 
     @contextlib.contextmanager
     def writing(self) -> Iterator[Path]:
-        """A private folder to collect into; published as the entry when the block succeeds, removed otherwise."""
+        """A private folder to collect into; published as the entry when the block succeeds, removed otherwise.
+
+        Raises:
+            OSError: ``recipe.json`` could not be written (a full disk): naming it and the cause; the entries
+                already published are left as they were.
+        """
         self.folder.parent.mkdir(parents=True, exist_ok=True)
         private = self.folder.with_name(f"{self.key}.partial-{os.getpid()}-{id(self)}")
         shutil.rmtree(private, ignore_errors=True)
         try:
             yield private
-            (private / RECIPE_FILE).write_text(json.dumps({"task": self.task, **self.options}, indent=2) + "\n")
+            recipe = json.dumps({"task": self.task, **self.options}, indent=2) + "\n"
+            atomic_write(private / RECIPE_FILE, lambda tmp: Path(tmp).write_text(recipe),
+                         note=f"the cache entry {str(self.folder)!r} was not written")
             if self.ready():  # another run published the same entry meanwhile: keep the first
                 return
             os.replace(private, self.folder)
@@ -94,7 +104,8 @@ def link_data(folders: dict[str, Path], data: Path) -> None:
         elif link.is_dir():
             shutil.rmtree(link)
         tmp = data / f".{task}.link-{os.getpid()}"
-        if tmp.is_symlink():
-            tmp.unlink()
-        tmp.symlink_to(folder.resolve(), target_is_directory=True)
-        os.replace(tmp, link)
+        with writing(link):
+            if tmp.is_symlink():
+                tmp.unlink()
+            tmp.symlink_to(folder.resolve(), target_is_directory=True)
+            os.replace(tmp, link)

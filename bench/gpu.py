@@ -319,7 +319,8 @@ def parse_tasks(text: str) -> dict[str, float]:
     return tasks
 
 
-def main(argv: list[str] | None = None) -> None:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of this bench."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--preset", choices=["tiny", "small"], default="small")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -343,8 +344,100 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=1, help="CPU threads (CPU device only)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true", help="one JSON object per task, then the overall one")
-    args = parser.parse_args(argv)
+    return parser
 
+
+def resolve_peak(args: argparse.Namespace, device: torch.device, device_name: str, bf16: bool
+                 ) -> tuple[float, str, float | None]:
+    """The peak TFLOP/s to compute MFU against: ``(peak, where it comes from, the GEMM timed or None)``."""
+    cuda = device.type == "cuda"
+    gemm = measure_peak(device, torch.bfloat16 if bf16 else torch.float32) if args.measure_peak else None
+    if args.peak_tflops:
+        return args.peak_tflops, "flag", gemm
+    if cuda and table_peak(device_name):
+        return table_peak(device_name), "table", gemm
+    return gemm or measure_peak(device, torch.bfloat16 if bf16 else torch.float32), "measured", gemm
+
+
+def timed_steps(model: nn.Module, optimizer: torch.optim.Optimizer, params: list, batches, tasks: dict,
+                args: argparse.Namespace, device: torch.device, bf16: bool) -> tuple[dict[str, Tally], float]:
+    """Warm up until every task had ``--warmup`` steps, then time steps until each had ``--steps``.
+
+    Returns:
+        Per task its :class:`Tally`, and the wall time of the timed steps (s).
+    """
+    cuda = device.type == "cuda"
+    seen = dict.fromkeys(tasks, 0)
+    while min(seen.values()) < args.warmup:
+        batch = next(batches)
+        train_step(model, optimizer, params, to_device(batch, device), device, bf16)
+        seen[batch.task] += 1
+    sync(device)
+
+    tallies = {t: Tally() for t in tasks}
+    records = []  # (task, start event, end event) on CUDA
+    start_wall = time.perf_counter()
+    while min(len(t.waits) for t in tallies.values()) < max(1, args.steps):
+        t0 = time.perf_counter()
+        if cuda:
+            begin = torch.cuda.Event(enable_timing=True)
+            begin.record()
+        batch = next(batches)
+        wait = time.perf_counter() - t0
+        loss = train_step(model, optimizer, params, to_device(batch, device), device, bf16)
+        tally = tallies[batch.task]
+        if cuda:
+            end = torch.cuda.Event(enable_timing=True)
+            end.record()
+            records.append((batch.task, begin, end))
+        else:
+            tally.seconds.append(time.perf_counter() - t0)
+        tally.waits.append(wait)
+        tally.tokens += batch.num_tokens
+        tally.loss = loss
+    sync(device)
+    wall = time.perf_counter() - start_wall
+    for task, begin, end in records:
+        tallies[task].seconds.append(begin.elapsed_time(end) / 1e3)
+    return tallies, wall
+
+
+def result_rows(tallies: dict[str, Tally], wall: float, common: dict, trunk_flops: dict, model_flops: dict,
+                extra: dict) -> list[dict]:
+    """One row per task and an ``overall`` row (``extra`` added to it): steps, tokens/s, TFLOP/s, data wait, loss."""
+    rows = []
+    for task, tally in tallies.items():
+        seconds, n = sum(tally.seconds), len(tally.seconds)
+        rows.append(dict(case=task, **common, steps=n, tokens_per_step=tally.tokens // n, step_s=seconds / n,
+                         tokens_per_s=tally.tokens / seconds, tflops=n * trunk_flops[task] / seconds / 1e12,
+                         model_tflops=n * model_flops[task] / seconds / 1e12,
+                         data_wait_s=sum(tally.waits) / n, loss=float(tally.loss)))
+    steps = sum(r["steps"] for r in rows)
+    tokens = sum(t.tokens for t in tallies.values())
+    rows.append(dict(case="overall", **common, steps=steps, tokens_per_step=tokens // steps, step_s=wall / steps,
+                     tokens_per_s=tokens / wall,
+                     tflops=sum(r["steps"] * trunk_flops[r["case"]] for r in rows) / wall / 1e12,
+                     model_tflops=sum(r["steps"] * model_flops[r["case"]] for r in rows) / wall / 1e12,
+                     data_wait_s=sum(sum(t.waits) for t in tallies.values()) / steps,
+                     loss=sum(r["loss"] for r in rows) / len(rows), wall_s=wall, **extra))
+    return rows
+
+
+def print_row(row: dict, as_json: bool) -> None:
+    """One result row, as JSON or as a line of text."""
+    if as_json:
+        print(json.dumps({k: round(v, 6) if isinstance(v, float) else v for k, v in row.items()}), flush=True)
+    else:
+        print(f"{row['case']:10s} {row['steps']:4d} steps  {row['tokens_per_step']:7d} tok/step  "
+              f"{row['step_s'] * 1e3:9.2f} ms/step  {row['tokens_per_s']:11.0f} tok/s  trunk "
+              f"{row['tflops']:8.3f} TFLOP/s  MFU {100 * row['mfu']:6.2f} %  (model {row['model_tflops']:8.3f} "
+              f"TFLOP/s, {100 * row['model_mfu']:6.2f} %)  wait {row['data_wait_s'] * 1e3:7.2f} ms  "
+              f"loss {row['loss']:.4f}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Train jat-small (or tiny) on synthetic batches of each modality and print tokens/s, TFLOP/s and MFU."""
+    args = build_parser().parse_args(argv)
     device = torch.device(args.device)
     cuda = device.type == "cuda"
     if cuda and not torch.cuda.is_available():
@@ -359,16 +452,7 @@ def main(argv: list[str] | None = None) -> None:
         trunk_module.ATTENTION_BLOCK = args.attention_block
     tasks = parse_tasks(args.tasks)
     device_name = torch.cuda.get_device_name(device) if cuda else "cpu"
-
-    # peak
-    gemm = measure_peak(device, torch.bfloat16 if bf16 else torch.float32) if args.measure_peak else None
-    if args.peak_tflops:
-        peak, peak_source = args.peak_tflops, "flag"
-    elif cuda and table_peak(device_name):
-        peak, peak_source = table_peak(device_name), "table"
-    else:
-        peak = gemm or measure_peak(device, torch.bfloat16 if bf16 else torch.float32)
-        peak_source = "measured"
+    peak, peak_source, gemm = resolve_peak(args, device, device_name, bf16)
 
     torch.manual_seed(args.seed)
     model = JatModel(JatConfig.from_preset(args.preset)).to(device).train()
@@ -398,40 +482,7 @@ def main(argv: list[str] | None = None) -> None:
                          num_workers=workers)
     batches = Pinned(loader) if cuda else loader
     try:
-        # warm-up until every task had --warmup steps
-        seen = dict.fromkeys(tasks, 0)
-        while min(seen.values()) < args.warmup:
-            batch = next(batches)
-            train_step(model, optimizer, params, to_device(batch, device), device, bf16)
-            seen[batch.task] += 1
-        sync(device)
-
-        # timed steps until every task had --steps
-        tallies = {t: Tally() for t in tasks}
-        records = []  # (task, start event, end event) on CUDA
-        start_wall = time.perf_counter()
-        while min(len(t.waits) for t in tallies.values()) < max(1, args.steps):
-            t0 = time.perf_counter()
-            if cuda:
-                begin = torch.cuda.Event(enable_timing=True)
-                begin.record()
-            batch = next(batches)
-            wait = time.perf_counter() - t0
-            loss = train_step(model, optimizer, params, to_device(batch, device), device, bf16)
-            tally = tallies[batch.task]
-            if cuda:
-                end = torch.cuda.Event(enable_timing=True)
-                end.record()
-                records.append((batch.task, begin, end))
-            else:
-                tally.seconds.append(time.perf_counter() - t0)
-            tally.waits.append(wait)
-            tally.tokens += batch.num_tokens
-            tally.loss = loss
-        sync(device)
-        wall = time.perf_counter() - start_wall
-        for task, begin, end in records:
-            tallies[task].seconds.append(begin.elapsed_time(end) / 1e3)
+        tallies, wall = timed_steps(model, optimizer, params, batches, tasks, args, device, bf16)
     finally:
         if cuda:
             batches.close()
@@ -440,34 +491,12 @@ def main(argv: list[str] | None = None) -> None:
 
     common = dict(preset=args.preset, device=device.type, device_name=device_name, precision=args.precision,
                   compile=compiled, num_workers=workers, batch=batch_size)
-    rows = []
-    for task, tally in tallies.items():
-        seconds, n = sum(tally.seconds), len(tally.seconds)
-        rows.append(dict(case=task, **common, steps=n, tokens_per_step=tally.tokens // n, step_s=seconds / n,
-                         tokens_per_s=tally.tokens / seconds, tflops=n * trunk_flops[task] / seconds / 1e12,
-                         model_tflops=n * model_flops[task] / seconds / 1e12,
-                         data_wait_s=sum(tally.waits) / n, loss=float(tally.loss)))
-    steps = sum(r["steps"] for r in rows)
-    tokens = sum(t.tokens for t in tallies.values())
-    rows.append(dict(case="overall", **common, steps=steps, tokens_per_step=tokens // steps, step_s=wall / steps,
-                     tokens_per_s=tokens / wall,
-                     tflops=sum(r["steps"] * trunk_flops[r["case"]] for r in rows) / wall / 1e12,
-                     model_tflops=sum(r["steps"] * model_flops[r["case"]] for r in rows) / wall / 1e12,
-                     data_wait_s=sum(sum(t.waits) for t in tallies.values()) / steps,
-                     loss=sum(r["loss"] for r in rows) / len(rows), wall_s=wall, torch=torch.__version__,
-                     cuda=torch.version.cuda, attention_block=trunk_module.ATTENTION_BLOCK,
-                     **({"gemm_tflops": gemm} if gemm else {})))
-    for row in rows:
+    extra = dict(torch=torch.__version__, cuda=torch.version.cuda, attention_block=trunk_module.ATTENTION_BLOCK,
+                 **({"gemm_tflops": gemm} if gemm else {}))
+    for row in result_rows(tallies, wall, common, trunk_flops, model_flops, extra):
         row.update(peak_tflops=peak, peak_source=peak_source, mfu=row["tflops"] / peak,
                    model_mfu=row["model_tflops"] / peak)
-        if args.json:
-            print(json.dumps({k: round(v, 6) if isinstance(v, float) else v for k, v in row.items()}), flush=True)
-        else:
-            print(f"{row['case']:10s} {row['steps']:4d} steps  {row['tokens_per_step']:7d} tok/step  "
-                  f"{row['step_s'] * 1e3:9.2f} ms/step  {row['tokens_per_s']:11.0f} tok/s  trunk "
-                  f"{row['tflops']:8.3f} TFLOP/s  MFU {100 * row['mfu']:6.2f} %  (model {row['model_tflops']:8.3f} "
-                  f"TFLOP/s, {100 * row['model_mfu']:6.2f} %)  wait {row['data_wait_s'] * 1e3:7.2f} ms  "
-                  f"loss {row['loss']:.4f}", flush=True)
+        print_row(row, args.json)
 
 
 if __name__ == "__main__":

@@ -106,7 +106,8 @@ def fmt(value: float | None) -> str:
     return "-" if value is None or not math.isfinite(value) else f"{value:.2f}"
 
 
-def main(argv: list[str] | None = None) -> None:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of this bench."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", default=",".join(BABYAI + METAWORLD), help="comma-separated task names")
     parser.add_argument("--episodes", type=int, default=10, help="episodes per task")
@@ -120,6 +121,48 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--reps", type=int, default=100, help="bootstrap replicates of evaluate's scores")
     parser.add_argument("--json", action="store_true", help="one JSON object per mode")
+    return parser
+
+
+def print_rows(measured: dict[str, tuple[int, int, float]], setups: dict, args: argparse.Namespace,
+               tasks: list) -> None:
+    """One row per mode: env steps per second, against one env at a time and against the envs-alone floor.
+
+    Args:
+        measured: mode -> (envs side by side, env steps, seconds).
+        setups: mode -> (policy, envs, vector kind, agent options, worker processes).
+    """
+    def rate(mode: str) -> float:
+        _, steps, seconds = measured[mode]
+        return steps / seconds
+
+    if not args.json:
+        print(f"{len(tasks)} tasks x {args.episodes} episodes, N={args.num_envs}, {args.threads} thread(s)")
+        print(f"{'mode':10s} {'envs':>4s} {'env_steps':>9s} {'seconds':>8s} {'steps/s':>9s} {'vs ref':>7s} "
+              f"{'env share':>9s}")
+    for mode, (k, steps, seconds) in measured.items():
+        speedup = rate(mode) / rate("reference") if "reference" in measured else None
+        share = None
+        floor = "envs_only_workers" if setups[mode][4] > 1 else "envs_only"  # the floor at the same parallelism
+        if floor in measured:
+            _, floor_steps, floor_seconds = measured[floor]
+            share = floor_seconds / floor_steps * steps / seconds
+        row = {
+            "mode": mode, "num_envs": k, "tasks": len(tasks), "episodes": args.episodes, "env_steps": steps,
+            "seconds": round(seconds, 3), "env_steps_per_s": round(rate(mode), 1),
+            "speedup_vs_reference": None if speedup is None else round(speedup, 3),
+            "env_share": None if share is None else round(share, 3),
+        }
+        if args.json:
+            print(json.dumps(row), flush=True)
+        else:
+            print(f"{mode:10s} {k:4d} {steps:9d} {seconds:8.2f} {rate(mode):9.1f} {fmt(speedup):>7s} "
+                  f"{fmt(share):>9s}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Time every mode of ``--modes`` on the suite and print their env steps per second."""
+    parser = build_parser()
     args = parser.parse_args(argv)
     modes = args.modes.split(",")
     unknown = [m for m in modes if m not in MODES]
@@ -153,34 +196,7 @@ def main(argv: list[str] | None = None) -> None:
         steps, seconds = run_mode(policy, tasks, args, k, vector, kwargs, workers=workers)
         measured[mode] = (k, steps, seconds)
         print(f"# {mode}: {steps} env steps in {seconds:.2f} s", file=sys.stderr, flush=True)
-
-    def rate(mode: str) -> float:
-        _, steps, seconds = measured[mode]
-        return steps / seconds
-
-    if not args.json:
-        print(f"{len(tasks)} tasks x {args.episodes} episodes, N={n}, {args.threads} thread(s)")
-        print(f"{'mode':10s} {'envs':>4s} {'env_steps':>9s} {'seconds':>8s} {'steps/s':>9s} {'vs ref':>7s} "
-              f"{'env share':>9s}")
-    for mode in modes:
-        k, steps, seconds = measured[mode]
-        speedup = rate(mode) / rate("reference") if "reference" in measured else None
-        share = None
-        floor = "envs_only_workers" if setups[mode][4] > 1 else "envs_only"  # the floor at the same parallelism
-        if floor in measured:
-            _, floor_steps, floor_seconds = measured[floor]
-            share = floor_seconds / floor_steps * steps / seconds
-        row = {
-            "mode": mode, "num_envs": k, "tasks": len(tasks), "episodes": args.episodes, "env_steps": steps,
-            "seconds": round(seconds, 3), "env_steps_per_s": round(rate(mode), 1),
-            "speedup_vs_reference": None if speedup is None else round(speedup, 3),
-            "env_share": None if share is None else round(share, 3),
-        }
-        if args.json:
-            print(json.dumps(row), flush=True)
-        else:
-            print(f"{mode:10s} {k:4d} {steps:9d} {seconds:8.2f} {rate(mode):9.1f} {fmt(speedup):>7s} "
-                  f"{fmt(share):>9s}")
+    print_rows(measured, setups, args, tasks)
 
 
 if __name__ == "__main__":

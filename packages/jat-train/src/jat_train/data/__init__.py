@@ -3,16 +3,16 @@
 This module is the pipeline's entry point: it describes it and re-exports its public names (import them from
 here). The code lives in one module per stage:
 
-- :mod:`jat_train.sources`: where one task's episodes come from for one rank (:class:`LocalEpisodes`,
+- :mod:`jat_train.data.sources`: where one task's episodes come from for one rank (:class:`LocalEpisodes`,
   :class:`StreamEpisodes`), the shared names (``REWARDS``, ``SPLIT``, ``HUB``, ``SHUFFLE_BUFFER``) and
   :class:`DataError`;
-- :mod:`jat_train.episodes`: finding and opening them (:func:`open_episodes`, :func:`open_sources`,
+- :mod:`jat_train.data.episodes`: finding and opening them (:func:`open_episodes`, :func:`open_sources`,
   :func:`hub_repo`, :func:`local_path`, :func:`load_local`, :func:`find_damage`, :func:`sample_texts`);
-- :mod:`jat_train.windows`: checking, tokenizing and cutting them into windows (:func:`check_episode`,
+- :mod:`jat_train.data.windows`: checking, tokenizing and cutting them into windows (:func:`check_episode`,
   :func:`tokenize_sample`, :class:`Window`, :class:`TaskWindows`, :class:`ShuffledWindows`);
-- :mod:`jat_train.batches`: one-task batches (:class:`Batch`, :func:`collate`, :class:`MultiTaskBatches`,
+- :mod:`jat_train.data.batches`: one-task batches (:class:`Batch`, :func:`collate`, :class:`MultiTaskBatches`,
   :func:`build_batches`);
-- :mod:`jat_train.loader`: the batches built ahead in DataLoader workers (:class:`BatchLoader`).
+- :mod:`jat_train.data.loader`: the batches built ahead in DataLoader workers (:class:`BatchLoader`).
 
 The pipeline, top to bottom:
 
@@ -54,8 +54,8 @@ later epoch is exact (see :class:`StreamEpisodes`).
 
 from __future__ import annotations
 
-from jat_train.batches import Batch, MultiTaskBatches, build_batches, collate
-from jat_train.episodes import (
+from jat_train.data.batches import Batch, MultiTaskBatches, build_batches, collate
+from jat_train.data.episodes import (
     find_damage,
     hub_repo,
     load_local,
@@ -64,7 +64,7 @@ from jat_train.episodes import (
     open_sources,
     sample_texts,
 )
-from jat_train.sources import (
+from jat_train.data.sources import (
     HUB,
     REWARDS,
     SHUFFLE_BUFFER,
@@ -77,7 +77,7 @@ from jat_train.sources import (
     mirror_hint,
     task_seed,
 )
-from jat_train.windows import (
+from jat_train.data.windows import (
     ShuffledWindows,
     TaskWindows,
     Window,
@@ -118,5 +118,5 @@ __all__ = [
 ]
 
 # private helpers that lived here before the split, still importable from here
-from jat_train.batches import _collate_text, _pad_stack  # noqa: E402, F401
-from jat_train.windows import _as_array  # noqa: E402, F401
+from jat_train.data.batches import _collate_text, _pad_stack  # noqa: E402, F401
+from jat_train.data.windows import _as_array  # noqa: E402, F401

@@ -1,0 +1,1 @@
+"""The evaluation room: ``jat-eval``, its scores and results, and ``jat-report``."""

@@ -1,0 +1,1 @@
+"""The training room: ``jat-train``, its settings, checkpoints, log and input statistics."""

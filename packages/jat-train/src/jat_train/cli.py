@@ -1,4 +1,4 @@
-"""Console scripts: ``jat-train``, ``jat-eval``, ``jat-collect``.
+"""Console scripts: ``jat-train``, ``jat-eval``, ``jat-collect``, each calling its room's ``main`` (an interface module).
 
 Each runs through :func:`jat_core.cli.run_console_script` (in its module's ``main``): a user error is one line on
 stderr and exit status 2; ``--debug`` or ``JAT_DEBUG=1`` shows the traceback.

@@ -34,7 +34,7 @@ from jat_core.specs import FieldSpec, TaskSpec, check_field_value
 
 from jat_train.collection.noise import ActionNoise
 from jat_train.collection.schema import encode_episode, split_dataset, split_sizes
-from jat_train.data.sources import REWARDS
+from jat_train.data import REWARDS
 
 PolicyFactory = Callable[[Any], Callable[[dict], Any]]
 

@@ -21,8 +21,7 @@ import numpy as np
 from jat_core.specs import TaskSpec
 
 from jat_train.collection.recording import PolicyFactory, collect
-from jat_train.data.episodes import local_path
-from jat_train.data.sources import REWARDS
+from jat_train.data import REWARDS, local_path
 from jat_train.files import writing
 
 

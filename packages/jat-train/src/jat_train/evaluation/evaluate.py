@@ -242,7 +242,7 @@ def _main(argv: list[str] | None) -> int:
     from jat_core.memory import keep_freed_memory
     from jat_core.plugins import load_plugins
 
-    from jat_train.data.episodes import local_path
+    from jat_train.data import local_path
 
     args = build_parser().parse_args(argv)
     for name in ("episodes", "num_envs", "video_episodes", "reps", "samples", "workers"):

@@ -35,10 +35,7 @@ from jat_core.codec import SEQUENCE
 from jat_core.sequence import window_bounds
 from jat_core.specs import PNG_STORAGE, STRING_STORAGE, FieldSpec, TaskSpec
 
-from jat_train.data.batches import collate
-from jat_train.data.episodes import load_local, local_path
-from jat_train.data.sources import DataError
-from jat_train.data.windows import Window, tokenize_sample
+from jat_train.data import DataError, Window, collate, load_local, local_path, tokenize_sample
 from jat_train.evaluation.completions import completion_scores, words
 
 #: held-out samples scored per task by default

@@ -15,9 +15,8 @@ import os
 from jat_core.normalization import REWARDS, Moments, normalizable
 from jat_core.specs import TaskSpec
 
-from jat_train.data.episodes import first_episodes
-from jat_train.data.sources import REWARDS as REWARDS_COLUMN
-from jat_train.data.windows import check_episode
+from jat_train.data import REWARDS as REWARDS_COLUMN
+from jat_train.data import check_episode, first_episodes
 from jat_train.training.train_config import TrainConfig
 
 #: Episodes read per task for its statistics (a Meta-World task: 20,000 steps).

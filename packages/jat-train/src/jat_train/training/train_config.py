@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from jat_train.data.sources import SHUFFLE_BUFFER
+from jat_train.data import SHUFFLE_BUFFER
 
 
 @dataclass

@@ -40,8 +40,7 @@ import torch
 from jat_core.memory import keep_freed_memory
 
 # re-exported (the F401 lines): names that lived here before the settings, command line, log and set-up moved out
-from jat_train.data import SHUFFLE_BUFFER, DataError, build_batches, open_sources, sample_texts  # noqa: F401
-from jat_train.data.loader import BatchLoader
+from jat_train.data import SHUFFLE_BUFFER, BatchLoader, DataError, build_batches, open_sources, sample_texts  # noqa: F401
 from jat_train.files import append_line
 from jat_train.run_lock import RunLockError, run_lock
 from jat_train.training import checkpoint as ckpt

@@ -27,16 +27,9 @@ import os
 from collections.abc import Sequence
 
 # re-exported: the names this module held before its schema, rollouts and writer moved out
-from jat_train.collection.recording import PolicyFactory, collect, load_policy_factory, random_policy  # noqa: F401
-from jat_train.collection.schema import features_for, split_sizes, value_feature  # noqa: F401
-from jat_train.collection.store import (  # noqa: F401
-    CollectSummary,
-    check_destination,
-    collect_to_disk,
-    remove_partial,
-    summarize,
-    write_data,
-)
+from jat_train.collection.recording import collect, load_policy_factory, random_policy  # noqa: F401
+from jat_train.collection.schema import features_for, split_sizes  # noqa: F401
+from jat_train.collection.store import collect_to_disk, remove_partial, summarize, write_data  # noqa: F401
 
 
 # -- command line -------------------------------------------------------------------------------------------

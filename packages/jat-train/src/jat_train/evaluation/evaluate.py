@@ -31,24 +31,17 @@ from jat_core.specs import TaskSpec
 from tqdm.auto import tqdm
 
 # re-exported (the F401 lines): names that lived here before the rollouts and the results moved out
-from jat_train.evaluation.policies import BatchPolicy, PolicyLike, make_policy  # noqa: F401
-from jat_train.evaluation.results import (  # noqa: F401
-    _task_line,
-    policy_name,
-    summarize,
-    task_scores,
-    write_report_files,
-)
+from jat_train.evaluation.policies import PolicyLike
+from jat_train.evaluation.results import _task_line, policy_name, summarize, write_report_files
 from jat_train.evaluation.rollouts import (  # noqa: F401
     VECTOR_KINDS,
     VIDEO_EPISODES,
     _accepts,
-    _rollout,
     episode_schedule,
     make_vector_env,
     run_episodes,
 )
-from jat_train.evaluation.scores import DEFAULT_REPS, stratified_bootstrap_iqm  # noqa: F401
+from jat_train.evaluation.scores import DEFAULT_REPS
 from jat_train.evaluation.taskpool import map_tasks
 
 logger = logging.getLogger(__name__)

@@ -43,7 +43,7 @@ import numpy as np
 import torch
 
 from jat_train.files import fsync_file, writing
-from jat_train.training.torchfiles import SAFE_GLOBALS, load_torch_file, save_torch, unsafe_pickle  # noqa: F401
+from jat_train.training.torchfiles import load_torch_file, save_torch, unsafe_pickle
 
 PREFIX = "checkpoint-"
 TMP_PREFIX = ".tmp-checkpoint-"

@@ -40,21 +40,20 @@ import torch
 from jat_core.memory import keep_freed_memory
 
 # re-exported (the F401 lines): names that lived here before the settings, command line, log and set-up moved out
-from jat_train.data import SHUFFLE_BUFFER, BatchLoader, DataError, build_batches, open_sources, sample_texts  # noqa: F401
+from jat_train.data import BatchLoader, build_batches, open_sources
 from jat_train.files import append_line
 from jat_train.run_lock import RunLockError, run_lock
 from jat_train.training import checkpoint as ckpt
 from jat_train.training.input_stats import run_normalization
-from jat_train.training.run_setup import (  # noqa: F401
+from jat_train.training.run_setup import (
     Amp,
-    autocast_dtype,
     build_model,
     load_run_tokenizer,
     make_accelerator,
     make_processor,
 )
-from jat_train.training.runlog import EVAL_FILE, LOG_FILE, RunLog, _truncate_log, read_log  # noqa: F401
-from jat_train.training.train_config import TrainConfig, build_parser, check_paths, config_from_args  # noqa: F401
+from jat_train.training.runlog import EVAL_FILE, RunLog, read_log  # noqa: F401
+from jat_train.training.train_config import TrainConfig, check_paths, config_from_args
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Evaluation throughput: ``jat-eval``'s env-steps per second on a suite of real tasks, four ways, 1 torch thread.
 
 Every mode runs the whole suite (``--episodes`` episodes of each of ``--tasks``, seed ``--seed``) through
-:func:`jat_train.evaluate.evaluate`, what ``jat-eval`` calls, timed with ``time.perf_counter`` from the first env
+:func:`jat_train.evaluation.evaluate.evaluate`, what ``jat-eval`` calls, timed with ``time.perf_counter`` from the first env
 built to the last closed (env construction, agent construction, stepping, scoring):
 
 - ``reference``: ``num_envs=1``, sync: one env at a time through our agent (the reference's way of evaluating);
@@ -88,7 +88,7 @@ def random_model(preset: str):
 def run_mode(policy, tasks, args, num_envs: int, vector: str, agent_kwargs, episodes=None, max_steps=None,
              workers: int = 1):
     """Evaluate ``policy`` on ``tasks``; returns (counted env steps, seconds)."""
-    from jat_train.evaluate import evaluate
+    from jat_train.evaluation.evaluate import evaluate
 
     start = time.perf_counter()
     results = evaluate(
@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> None:
     registry = load_plugins()
     tasks = [registry.task(name) for name in args.tasks.split(",")]
     if args.model is not None:
-        from jat_train.evaluate import load_model
+        from jat_train.evaluation.evaluate import load_model
 
         model, agent_kwargs = load_model(args.model, "cpu")
     else:

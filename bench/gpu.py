@@ -13,7 +13,7 @@ Data. Synthetic tasks of each modality, the shapes of the real ones (``--tasks``
 ``continuous`` (MuJoCo-like: 256 steps of 27 floats / 8 float actions), ``babyai`` (256 steps of 212 ints:
 148 grid values + 64 mission tokens / 7 actions), ``atari`` (32 steps of 4x84x84 frames / 18 actions), ``text``
 (512 GPT-2 tokens). Each batch is ONE task, drawn by weight from a seeded generator, as
-``jat_train.data.MultiTaskBatches`` does, and built by ``jat_train.loader.BatchLoader`` (the DataLoader workers
+``jat_train.data.MultiTaskBatches`` does, and built by ``jat_train.data.loader.BatchLoader`` (the DataLoader workers
 of ``jat-train``, ``--num-workers``) as the model tensors the processor would hand over (Atari frames are random
 uint8 turned into floats in ``[-1, 1]`` by the worker, as ``ImageCodec.prepare`` does; ``--frames uint8`` ships
 the uint8 frames instead and converts them on the device: 4x fewer bytes to copy). On CUDA a thread pins each
@@ -81,7 +81,7 @@ from jat_core import trunk as trunk_module
 from jat_core.config import JatConfig
 from jat_core.model import JatModel
 from jat_train.data import Batch
-from jat_train.loader import BatchLoader
+from jat_train.data.loader import BatchLoader
 from torch import nn
 
 #: Dense bf16 tensor-core peaks, TFLOP/s, from the data sheets; the first name found in the device name wins.

@@ -6,7 +6,7 @@ A page asks for a generated part with a marker on a line of its own:
   (``[project.scripts]``), each with the ``--help`` text of its own argparse parser;
 - ``<!-- jat:model-config -->``: the fields of :class:`jat_core.config.JatConfig` with their defaults, and the
   options that the installed codec plugins declare;
-- ``<!-- jat:train-config -->``: the fields of :class:`jat_train.train_config.TrainConfig` with their defaults.
+- ``<!-- jat:train-config -->``: the fields of :class:`jat_train.training.train_config.TrainConfig` with their defaults.
 
 The packages' sources of this checkout come first on ``sys.path``, so the pages describe the code beside them.
 """
@@ -108,7 +108,7 @@ def model_config_markdown() -> str:
 
 def train_config_markdown() -> str:
     """The table of ``TrainConfig`` fields (name, type, default)."""
-    from jat_train.train_config import TrainConfig
+    from jat_train.training.train_config import TrainConfig
 
     rows = ["| field | type | default |", "| --- | --- | --- |"]
     for f in dataclasses.fields(TrainConfig):

@@ -14,9 +14,9 @@ TASK = "babyai-go-to-red-ball-no-dists"
 @pytest.mark.slow
 def test_train_then_beat_random(tmp_path):
     from jat_core import load_plugins
-    from jat_train.collect import collect_to_disk
-    from jat_train.evaluate import evaluate, load_model
-    from jat_train.trainer import TrainConfig, train
+    from jat_train.collection.collect import collect_to_disk
+    from jat_train.evaluation.evaluate import evaluate, load_model
+    from jat_train.training.trainer import TrainConfig, train
 
     registry = load_plugins()
     task = registry.task(TASK)

@@ -113,9 +113,9 @@ def _images_ok(root: str) -> None:
 
 def check_collect(seed_dir: str, work: str) -> str:
     """``jat-train --data collected`` reads the task's data set: the old one, or the new one complete."""
-    from jat_train.episodes import find_damage, local_path, open_episodes
+    from jat_train.collection.store import remove_partial
+    from jat_train.data.episodes import find_damage, local_path, open_episodes
     from jat_train.run_lock import LOCK_FILE
-    from jat_train.store import remove_partial
 
     path = local_path(task(), os.path.join(work, "collected"))
     old = snapshot(os.path.join(seed_dir, "collected", "toy-reach"))
@@ -137,7 +137,7 @@ def _classify(old: dict, now: dict) -> str:
 
 def check_eval(seed_dir: str, work: str) -> str:
     """``jat-report --eval eval`` reads results.json (and the plots): each old or new, whole."""
-    from jat_train.report import read_results
+    from jat_train.evaluation.report import read_results
 
     results = read_results(os.path.join(work, "eval", "results.json"))
     assert results["seed"] in (0, 5), results["seed"]

@@ -13,7 +13,7 @@ from jat_envs.metaworld import plugin as metaworld
 from jat_envs.mujoco import plugin as mujoco
 from jat_envs.text import plugin as text
 from jat_train import cli
-from jat_train.collect import collect, collect_to_disk, features_for, split_sizes, summarize
+from jat_train.collection.collect import collect, collect_to_disk, features_for, split_sizes, summarize
 
 # The columns and per-step types of jat-project/jat-dataset (docs/reference/data-schema.md; one row = one
 # episode).
@@ -174,7 +174,7 @@ def _toy_frames_task() -> TaskSpec:
 
 
 def test_images_are_stored_losslessly_and_random_policy():
-    from jat_train.collect import random_policy
+    from jat_train.collection.collect import random_policy
 
     spec = _toy_frames_task()
     data = collect(spec, 1, seed=3, policy_factory=random_policy, progress=False)

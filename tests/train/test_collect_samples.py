@@ -10,8 +10,8 @@ from jat_core.plugins import Registry
 from jat_core.specs import FieldSpec, TaskSpec
 from jat_envs.text import plugin as text
 from jat_train import cli
-from jat_train.collect import features_for
-from jat_train.samples import collect_samples, collect_samples_to_disk
+from jat_train.collection.collect import features_for
+from jat_train.collection.samples import collect_samples, collect_samples_to_disk
 
 
 @pytest.fixture(scope="module")

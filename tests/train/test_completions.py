@@ -4,8 +4,14 @@ bracketed by the unigram baseline's tokens and the held-out text's own continuat
 import numpy as np
 import pytest
 from jat_core.tokenizer import build_tokenizer
-from jat_train.completions import completion_scores, unigram_continuations, vocabulary, word_shares, words
-from jat_train.report import text_table
+from jat_train.evaluation.completions import (
+    completion_scores,
+    unigram_continuations,
+    vocabulary,
+    word_shares,
+    words,
+)
+from jat_train.evaluation.report import text_table
 
 TRAIN = ["Return the name of the file.", "Return a list of the files in the directory."]
 KNOWN = vocabulary(TRAIN)

@@ -111,7 +111,7 @@ def test_batch_tokens_cap_the_windows_of_tasks_with_long_windows(tmp_path):
 def test_task_batch_size_caps_a_task_or_its_domain(tmp_path):
     """``task_batch_size``: the most windows of one task (its name) or of every task of a domain; a task's own
     setting wins over its domain's, and the token budget still applies below it; a name that is neither refused."""
-    from jat_train.train_config import TrainConfig, config_from_args
+    from jat_train.training.train_config import TrainConfig, config_from_args
 
     short, long = toy_task("toy-short"), toy_task("toy-long", obs=3)
     write_task(str(tmp_path), short, [2] * 20)
@@ -139,7 +139,7 @@ def test_task_batch_size_caps_a_task_or_its_domain(tmp_path):
 
 
 def test_batch_tokens_must_be_positive():
-    from jat_train.train_config import TrainConfig
+    from jat_train.training.train_config import TrainConfig
 
     with pytest.raises(ValueError, match="batch_tokens"):
         TrainConfig(batch_tokens=0)
@@ -253,7 +253,7 @@ def test_empty_episodes_are_skipped(tmp_path):
 
 
 def test_shuffled_windows_cover_every_window_once_per_epoch_in_a_new_order(data_dir):
-    from jat_train.windows import ShuffledWindows
+    from jat_train.data.windows import ShuffledWindows
 
     spec = toy_task()
     windows = ShuffledWindows(spec, open_episodes(spec, data_dir, seed=3), 4)
@@ -273,7 +273,7 @@ def test_shuffled_windows_cover_every_window_once_per_epoch_in_a_new_order(data_
 
 def test_shuffled_windows_are_drawn_across_episodes_not_in_sequence(tmp_path):
     """A batch holds windows of several episodes, not consecutive pieces of one (the reference's sampling)."""
-    from jat_train.windows import ShuffledWindows
+    from jat_train.data.windows import ShuffledWindows
 
     spec = toy_task()
     write_task(str(tmp_path), spec, [40] * 10)
@@ -292,7 +292,7 @@ def test_shuffled_windows_are_drawn_across_episodes_not_in_sequence(tmp_path):
 def test_shuffled_windows_shard_across_ranks_and_resume(data_dir):
     import json
 
-    from jat_train.windows import ShuffledWindows
+    from jat_train.data.windows import ShuffledWindows
 
     spec = toy_task()
     per_rank = []
@@ -316,7 +316,7 @@ def test_grouped_by_length_batches_hold_alike_windows_each_read_once_per_epoch(t
     window is still read once per epoch, the runs differ from epoch to epoch, and a position resumes exactly."""
     import json
 
-    from jat_train.windows import ShuffledWindows
+    from jat_train.data.windows import ShuffledWindows
 
     spec = toy_task()
     rng = np.random.default_rng(0)

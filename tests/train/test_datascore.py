@@ -6,9 +6,9 @@ import json
 import numpy as np
 import pytest
 from jat_core.specs import Scores
-from jat_train.datascore import add_data_scores, data_normalize, data_return
-from jat_train.evaluate import summarize
-from jat_train.report import write_report
+from jat_train.evaluation.datascore import add_data_scores, data_normalize, data_return
+from jat_train.evaluation.evaluate import summarize
+from jat_train.evaluation.report import write_report
 from trainkit import toy_task, write_task
 
 
@@ -25,7 +25,7 @@ def test_data_return_is_the_mean_held_out_episode_return(tmp_path):
 
 def test_data_return_falls_back_to_the_training_split(tmp_path):
     from datasets import load_from_disk
-    from jat_train.collect import write_data
+    from jat_train.collection.collect import write_data
 
     task = toy_task()
     data = load_from_disk(write_task(str(tmp_path / "full"), task, [3, 5]))

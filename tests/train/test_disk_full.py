@@ -10,9 +10,9 @@ import jat_core.plugins
 import pytest
 from diskfull import available, run_on_full_disk
 from filekit import snapshot
-from jat_train import checkpoint as ckpt
 from jat_train.data import open_episodes
-from jat_train.runlog import read_log
+from jat_train.training import checkpoint as ckpt
+from jat_train.training.runlog import read_log
 from toy_cli import EVAL, load_plugins, make_seed, task
 from trainkit import assert_one_line_error, train_argv
 
@@ -66,7 +66,7 @@ def test_a_checkpoint_save_on_a_full_disk(seed, tmp_path, monkeypatch, where):
     assert ckpt.resume_checkpoint(str(after / "run")) == str(after / "run" / "checkpoint-4")
     monkeypatch.setattr(jat_core.plugins, "load_plugins", load_plugins)
     if where == "weights":
-        from jat_train.trainer import main
+        from jat_train.training.trainer import main
 
         assert main(train_argv(after / "data", after / "run", "--resume", "--max-steps", "6")) == 0
         assert [r["step"] for r in read_log(after / "run")] == [1, 2, 3, 4, 5, 6]
@@ -166,7 +166,7 @@ def test_write_files_is_all_or_nothing(tmp_path):
 def test_a_torch_file_that_does_not_fit_names_the_cause(tmp_path, monkeypatch):
     """torch's own writer reports a failed write as "unexpected pos": the error says the disk is full."""
     import torch
-    from jat_train.torchfiles import save_torch
+    from jat_train.training.torchfiles import save_torch
 
     _disk_fills_after(monkeypatch, 1000)
     with pytest.raises(OSError, match=rf"cannot write '.*optimizer.pt': {NO_SPACE}; checkpoint 6"):

@@ -11,9 +11,9 @@ import datasets
 import jat_core.plugins
 import numpy as np
 import pytest
-from jat_train import collect as collect_module
 from jat_train.cli import collect_main
-from jat_train.collect import collect_to_disk
+from jat_train.collection import collect as collect_module
+from jat_train.collection.collect import collect_to_disk
 from jat_train.data import DataError, open_episodes
 from trainkit import ACT, ToyEnv, assert_one_line_error, snapshot, toy_registry, toy_task
 
@@ -216,7 +216,7 @@ def test_one_episode_writes_a_data_set_that_loads_and_trains(tmp_path, monkeypat
 
 def test_one_episode_then_jat_train(tmp_path, monkeypatch, capsys):
     """The data of ``jat-collect --episodes 1`` trains (one step) with ``jat-train``."""
-    from jat_train.trainer import main as train_main
+    from jat_train.training.trainer import main as train_main
 
     task = make_task()
     assert run(monkeypatch, tmp_path / "data", task, episodes="1") == 0

@@ -11,8 +11,8 @@ import jat_core.plugins
 import numpy as np
 import pytest
 import torch
-from jat_train.evaluate import main
-from jat_train.policies import ModelPolicy
+from jat_train.evaluation.evaluate import main
+from jat_train.evaluation.policies import ModelPolicy
 from trainkit import ToyEnv, assert_one_line_error, snapshot, toy_registry, toy_task
 
 MODEL = {"hidden_size": 64, "num_layers": 1, "num_heads": 2, "max_position_embeddings": 16, "window_size": 8,
@@ -141,7 +141,7 @@ def test_a_model_that_acts_nan_is_refused(workdir, capsys, monkeypatch):
     policy = ModelPolicy(NanModel(), env_task(), gym.spaces.Box(-1, 1, (2,), np.float32))
     with pytest.raises(ValueError, match=r"task 'toy-reach': the model's agent returned non-finite actions for env\(s\) \[0, 1\]"):
         policy.act({}, np.zeros(2))
-    from jat_train import evaluate
+    from jat_train.evaluation import evaluate
 
     monkeypatch.setattr(evaluate, "load_model", lambda path, device=None, dtype="fp32": (NanModel(), {}))
     before = snapshot(workdir)

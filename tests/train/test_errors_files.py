@@ -14,9 +14,9 @@ import jat_core.plugins
 import numpy as np
 import pytest
 import torch
-from jat_train import checkpoint as ckpt
 from jat_train.data import DataError, open_episodes
-from jat_train.trainer import TrainConfig, main, read_log, train
+from jat_train.training import checkpoint as ckpt
+from jat_train.training.trainer import TrainConfig, main, read_log, train
 from safetensors.torch import load_file
 from trainkit import (
     CLI_MODEL,
@@ -127,7 +127,7 @@ def test_a_damaged_latest_checkpoint_is_skipped_naming_the_file(run_copy, name, 
 def test_resume_from_a_damaged_latest_falls_back_and_continues_exactly(run_copy, trained, caplog):
     data, run = run_copy
     _cut(0.5)(str(run / "checkpoint-4" / "model.safetensors"))
-    with caplog.at_level(logging.WARNING, logger="jat_train.trainer"):
+    with caplog.at_level(logging.WARNING, logger="jat_train.training.trainer"):
         assert main(train_argv(data, run, "--resume")) == 0
     assert any("checkpoint-4" in r.getMessage() and "model.safetensors" in r.getMessage() and "falling back"
                in r.getMessage() for r in caplog.records)
@@ -164,7 +164,7 @@ def test_resume_with_only_incomplete_checkpoint_dirs_does_not_start_from_scratch
 def test_a_checkpoint_file_that_fails_to_load_is_named(run_copy):
     """Damage the validation cannot see (a pickle that unpickles to the wrong thing) is still named on load."""
     from accelerate import Accelerator
-    from jat_train.trainer import build_model
+    from jat_train.training.trainer import build_model
 
     _, run = run_copy
     torch.save({"not": "an optimizer state"}, run / "checkpoint-4" / "optimizer.pt")
@@ -211,7 +211,7 @@ def test_a_checkpoint_value_weights_only_cannot_build_is_named_on_load(run_copy)
     """A class the scan lets through but ``weights_only`` will not build (a float64 numpy array) is refused on
     load, naming the file, never unpickled the unsafe way."""
     from accelerate import Accelerator
-    from jat_train.trainer import build_model
+    from jat_train.training.trainer import build_model
 
     _, run = run_copy
     rank = torch.load(run / "checkpoint-4" / "rank-0.pt", weights_only=False)  # our own file: trusted

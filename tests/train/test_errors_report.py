@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from jat_train.report import main
+from jat_train.evaluation.report import main
 from trainkit import assert_one_line_error, snapshot
 
 RESULTS = {

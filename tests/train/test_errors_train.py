@@ -9,7 +9,7 @@ import sys
 
 import jat_core.plugins
 import pytest
-from jat_train.trainer import main
+from jat_train.training.trainer import main
 from trainkit import assert_one_line_error, snapshot, toy_registry, toy_task, train_argv, write_task
 
 TASK = "toy-reach"

@@ -11,8 +11,8 @@ import jat_core
 import numpy as np
 import pytest
 from jat_core.specs import FieldSpec, Scores, TaskSpec
-from jat_train import evaluate as ev
-from jat_train.policies import ExpertPolicy, RandomPolicy, make_policy
+from jat_train.evaluation import evaluate as ev
+from jat_train.evaluation.policies import ExpertPolicy, RandomPolicy, make_policy
 
 N_ACTIONS = 3
 

@@ -8,7 +8,7 @@ import pytest
 pytest.importorskip("minigrid")
 
 import jat_core  # noqa: E402
-from jat_train import evaluate as ev  # noqa: E402
+from jat_train.evaluation import evaluate as ev  # noqa: E402
 
 TASK = "babyai-go-to-red-ball"
 

@@ -12,7 +12,7 @@ import torch  # noqa: E402
 from jat_core.config import JatConfig  # noqa: E402
 from jat_core.model import JatModel  # noqa: E402
 from jat_core.tokenizer import build_tokenizer  # noqa: E402
-from jat_train import evaluate as ev  # noqa: E402
+from jat_train.evaluation import evaluate as ev  # noqa: E402
 
 TASK = "babyai-go-to-red-ball"
 
@@ -67,7 +67,7 @@ class ActionLog:
 
 def test_agent_plays_the_same_episodes_whatever_the_batch_size(setup):
     """One context per env: with 1 or 3 envs, every episode gets the same (argmax) actions."""
-    from jat_train.policies import ModelPolicy
+    from jat_train.evaluation.policies import ModelPolicy
 
     task, model, tokenizer = setup
     logs = {}

@@ -6,7 +6,7 @@ import os
 import pytest
 from jat_core.cli import UserError
 from jat_core.plugins import load_plugins
-from jat_train.datacache import RECIPE_FILE, cache_entry, link_data
+from jat_train.collection.datacache import RECIPE_FILE, cache_entry, link_data
 from jat_train.generalist import judge_data, local_candidates, read_recipe, select_tasks, spread
 from jat_train.phases import PhaseClock
 

@@ -21,7 +21,7 @@ from jat_train.data import (
     hub_repo,
     open_episodes,
 )
-from jat_train.trainer import TrainConfig, config_from_args, read_log, train
+from jat_train.training.trainer import TrainConfig, config_from_args, read_log, train
 from PIL import Image
 from test_collect import REFERENCE_SCHEMA
 

@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 from jat_train.data import build_batches, open_sources
-from jat_train.loader import BatchLoader
+from jat_train.data.loader import BatchLoader
 from trainkit import ArrayProcessor, toy_task, write_task
 
 

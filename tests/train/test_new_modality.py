@@ -123,8 +123,8 @@ def test_the_plugin_codec_is_built_by_default(registry):
 
 def test_a_new_modality_is_collected_trained_and_acts(tmp_path, registry):
     from jat_core.model import JatModel
-    from jat_train.collect import collect_to_disk
-    from jat_train.trainer import TrainConfig, read_log, train
+    from jat_train.collection.collect import collect_to_disk
+    from jat_train.training.trainer import TrainConfig, read_log, train
 
     data = str(tmp_path / "data")
     collect_to_disk(TASK, 24, data, seed=0, progress=False)

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from jat_core.specs import FieldSpec, TaskSpec
 from jat_train import cli
-from jat_train.collect import collect
-from jat_train.noise import ActionNoise
+from jat_train.collection.collect import collect
+from jat_train.collection.noise import ActionNoise
 
 
 class _Drift(gym.Env):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from jat_core.specs import FieldSpec, Scores, TaskSpec
-from jat_train.evaluate import summarize, write_report_files
-from jat_train.plots import plot_domains, plot_tasks
+from jat_train.evaluation.evaluate import summarize, write_report_files
+from jat_train.evaluation.plots import plot_domains, plot_tasks
 from PIL import Image
 
 

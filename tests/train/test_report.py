@@ -2,7 +2,7 @@
 
 import json
 
-from jat_train.report import main, score_table
+from jat_train.evaluation.report import main, score_table
 
 
 def _results():
@@ -26,7 +26,7 @@ def test_score_table_lists_tasks_and_domains():
 
 
 def test_data_normalised_scores_lead_the_tables_and_the_headline():
-    from jat_train.report import headline
+    from jat_train.evaluation.report import headline
 
     results = _results()
     for r in results["tasks"].values():

@@ -15,7 +15,7 @@ import pytest
 from jat_train import run_lock as run_lock_module
 from jat_train.cli import collect_main
 from jat_train.run_lock import LOCK_FILE, RunLockError, run_lock
-from jat_train.trainer import main, read_log
+from jat_train.training.trainer import main, read_log
 from trainkit import ToyEnv, assert_one_line_error, snapshot, toy_registry, toy_task, train_argv, write_task
 
 HOLD = """

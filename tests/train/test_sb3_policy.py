@@ -12,7 +12,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 from jat_train import cli
-from jat_train.collect import collect, load_policy_factory
+from jat_train.collection.collect import collect, load_policy_factory
 
 EXAMPLES = pathlib.Path(__file__).resolve().parents[2] / "examples"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from jat_train.scores import iqm, stratified_bootstrap_iqm
+from jat_train.evaluation.scores import iqm, stratified_bootstrap_iqm
 from scipy.stats import trim_mean
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from jat_train.scores import episode_bootstrap_iqm, iqm, stratified_bootstrap_iqm
+from jat_train.evaluation.scores import episode_bootstrap_iqm, iqm, stratified_bootstrap_iqm
 
 RLIABLE = {  # name: (IQM, 2.5th percentile, 97.5th percentile), from bench/rliable_fixtures.py
     "normal_20x5": (0.552888, 0.479529, 0.628634),

@@ -14,11 +14,11 @@ def test_text_and_captions_learn(tmp_path):
     from jat_core import load_plugins
     from jat_core.tokenizer import load_tokenizer
     from jat_train import cli
-    from jat_train.evaluate import load_model
-    from jat_train.report import write_report
-    from jat_train.samples import collect_samples_to_disk
-    from jat_train.textscore import text_task_scores
-    from jat_train.trainer import TrainConfig, train
+    from jat_train.collection.samples import collect_samples_to_disk
+    from jat_train.evaluation.evaluate import load_model
+    from jat_train.evaluation.report import write_report
+    from jat_train.evaluation.textscore import text_task_scores
+    from jat_train.training.trainer import TrainConfig, train
 
     torch.set_num_threads(1)
     registry = load_plugins()

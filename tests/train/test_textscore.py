@@ -2,7 +2,7 @@
 
 from jat_core.specs import FieldSpec, TaskSpec
 from jat_envs.text.plugin import task_spec
-from jat_train.textscore import image_field
+from jat_train.evaluation.textscore import image_field
 
 
 def test_captioning_is_a_picture_field_beside_the_text():
@@ -18,7 +18,7 @@ def test_a_text_sample_ends_with_the_end_token():
     """Training sees where each text ends (a caption, a document), so generation learns to stop there."""
     from jat_core.processor import JatProcessor
     from jat_core.tokenizer import build_tokenizer
-    from jat_train.windows import tokenize_sample
+    from jat_train.data.windows import tokenize_sample
 
     tokenizer = build_tokenizer(["a picture of a red circle on the left."] * 20, vocab_size=300)
     spec = task_spec("text-local")

@@ -5,7 +5,7 @@ import numpy as np
 from datasets import Features, Image, Value
 from jat_core.tokenizer import build_tokenizer
 from jat_train.data import TaskWindows, build_batches, open_episodes, open_sources
-from jat_train.trainer import TrainConfig, make_processor, read_log, train
+from jat_train.training.trainer import TrainConfig, make_processor, read_log, train
 from trainkit import grid_rows, grid_task, sentence, text_task, toy_registry, write_rows
 
 MODEL = {"hidden_size": 64, "num_layers": 1, "num_heads": 2, "max_position_embeddings": 16, "window_size": 8,

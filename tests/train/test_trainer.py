@@ -13,8 +13,15 @@ import jat_train
 import numpy as np
 import pytest
 import torch
-from jat_train import checkpoint as ckpt
-from jat_train.trainer import NonFiniteLossError, TrainConfig, config_from_args, main, read_log, train
+from jat_train.training import checkpoint as ckpt
+from jat_train.training.trainer import (
+    NonFiniteLossError,
+    TrainConfig,
+    config_from_args,
+    main,
+    read_log,
+    train,
+)
 from safetensors.torch import load_file
 from trainkit import toy_registry, toy_task, write_task
 
@@ -221,7 +228,7 @@ def test_two_processes_make_the_same_first_update_as_one_with_the_same_global_ba
         assert float((a[k] - b[k]).abs().max()) <= 2.01e-3, k
     # and the update is real: the weights moved away from the (seeded) initial ones
     from accelerate.utils import set_seed
-    from jat_train.trainer import build_model, load_run_tokenizer
+    from jat_train.training.trainer import build_model, load_run_tokenizer
 
     config = TrainConfig(**spec("init", 4)["train"])
     set_seed(config.seed)
@@ -256,8 +263,10 @@ def test_command_line(tmp_path, monkeypatch, capsys):
 
 def test_the_loop_names_no_domain():
     root = os.path.dirname(jat_train.__file__)
-    for name in ("data.py", "sources.py", "episodes.py", "windows.py", "batches.py", "loader.py", "trainer.py",
-                 "train_config.py", "runlog.py", "checkpoint.py", "evaluate.py", "rollouts.py", "results.py"):
+    for name in ("data/__init__.py", "data/sources.py", "data/episodes.py", "data/windows.py", "data/batches.py",
+                 "data/loader.py", "training/trainer.py", "training/train_config.py", "training/runlog.py",
+                 "training/checkpoint.py", "evaluation/evaluate.py", "evaluation/rollouts.py",
+                 "evaluation/results.py"):
         text = open(os.path.join(root, name)).read().lower()
         assert not re.search(r"atari|babyai|metaworld|mujoco", text), name
 
@@ -298,7 +307,7 @@ def test_a_domain_without_strings_trains_offline_with_the_default_tokenizer(tmp_
 
 
 def test_auto_precision_is_fp32_on_a_cpu(tmp_path):
-    from jat_train import run_setup
+    from jat_train.training import run_setup
 
     config = TrainConfig(data=str(tmp_path), output_dir=str(tmp_path / "run"), cpu=True, mixed_precision="auto")
     assert run_setup.autocast_dtype(config) is None

@@ -2,8 +2,8 @@
 are the same whatever the budget, and each episode is read from the data set once while it fits."""
 
 import numpy as np
-from jat_train import windows
-from jat_train.episodes import open_episodes
+from jat_train.data import windows
+from jat_train.data.episodes import open_episodes
 from trainkit import toy_task, write_task
 
 

@@ -69,7 +69,9 @@ def make_seed(root) -> None:
 
 def main(prog: str, argv: list[str]) -> int:
     """Run the console script ``prog`` (with whatever plugins ``jat_core.plugins.load_plugins`` gives)."""
-    from jat_train import collect, evaluate, report, trainer
+    from jat_train.collection import collect
+    from jat_train.evaluation import evaluate, report
+    from jat_train.training import trainer
 
     commands = {"jat-train": trainer.main, "jat-collect": collect.main, "jat-eval": evaluate.main,
                 "jat-report": report.main}

@@ -15,7 +15,7 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [HERE, os.path.dirname(HERE)]  # trainkit, and the tests' shared helpers (filekit)
 
-from jat_train.trainer import TrainConfig, train  # noqa: E402
+from jat_train.training.trainer import TrainConfig, train  # noqa: E402
 from trainkit import toy_registry, toy_task  # noqa: E402
 
 

@@ -6,7 +6,7 @@ failure leaves the old files and no temporary one. :func:`writing` turns what an
 ``RuntimeError`` from torch's writer, ``SafetensorError``...) into one ``OSError`` naming the path and the cause;
 :func:`write_error` builds that error; :func:`append_line` appends a whole line to a log, or nothing.
 Directories written as a whole (checkpoints, data sets) are written beside their final name and renamed by their
-own modules (:mod:`jat_train.checkpoint`, :mod:`jat_train.store`).
+own modules (:mod:`jat_train.training.checkpoint`, :mod:`jat_train.collection.store`).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ knows no domain, it reads domain names from the recipe:
 - ``train``: ``jat-train`` options (a list of arguments) and ``steps`` its ``--max-steps``; ``eval``:
   ``jat-eval``'s ``episodes``, ``seed``, ``num_envs``, ``samples``.
 
-Collected data go to a cache keyed by what produced them (:mod:`jat_train.datacache`), so a second run reuses
+Collected data go to a cache keyed by what produced them (:mod:`jat_train.collection.datacache`), so a second run reuses
 them; the run folder's ``data/`` links to the cache. Each phase runs its console script in a child process; the
 wall time of each phase and the peak memory of the whole process tree go into the report. ``--data hub`` skips
 collection and trains on the published data set instead.
@@ -36,7 +36,7 @@ from typing import Any
 
 from jat_core.specs import TaskSpec
 
-from jat_train.datacache import CacheEntry, cache_entry, link_data
+from jat_train.collection.datacache import CacheEntry, cache_entry, link_data
 from jat_train.files import atomic_write
 from jat_train.phases import PhaseClock
 from jat_train.run_lock import LOCK_FILE, run_lock
@@ -172,7 +172,7 @@ def judge_data(tasks: Sequence[TaskSpec], data: Path, min_score: float) -> tuple
     Returns:
         The kept tasks, and per left-out task why (its data's mean return and expert-normalised score).
     """
-    from jat_train.datascore import data_return
+    from jat_train.evaluation.datascore import data_return
 
     kept, left_out = [], {}
     for task in tasks:

@@ -1,7 +1,7 @@
 """Recording episodes: play a policy in a task's env, check every value, keep the episodes as data-set rows.
 
 :func:`collect` plays ``episodes`` episodes of a task and returns them as a ``datasets.DatasetDict`` in the schema
-of :mod:`jat_train.schema`. Nothing here knows a domain: the env comes from ``TaskSpec.make_env``, the policy
+of :mod:`jat_train.collection.schema`. Nothing here knows a domain: the env comes from ``TaskSpec.make_env``, the policy
 from ``TaskSpec.expert`` or a user factory, and the checks from the task's field specs.
 
 Policies. A policy factory has the signature of ``TaskSpec.expert``: ``factory(env) -> policy`` with
@@ -14,7 +14,7 @@ Checks. Every observation, action and reward is checked before anything is writt
 against the field specs, numbers finite (a policy returning NaN is refused, naming the task, episode and step),
 actions inside the env's action space.
 
-Action noise (DART). With ``action_noise`` the env executes a perturbed action (:mod:`jat_train.noise`) while
+Action noise (DART). With ``action_noise`` the env executes a perturbed action (:mod:`jat_train.collection.noise`) while
 the policy's own action is recorded, in the ``train`` episodes only: the ``test`` split stays the policy's own
 play.
 
@@ -32,9 +32,9 @@ from typing import Any
 import numpy as np
 from jat_core.specs import FieldSpec, TaskSpec, check_field_value
 
-from jat_train.noise import ActionNoise
-from jat_train.schema import encode_episode, split_dataset, split_sizes
-from jat_train.sources import REWARDS
+from jat_train.collection.noise import ActionNoise
+from jat_train.collection.schema import encode_episode, split_dataset, split_sizes
+from jat_train.data import REWARDS
 
 PolicyFactory = Callable[[Any], Callable[[dict], Any]]
 
@@ -108,7 +108,7 @@ def _rollout(
 ) -> dict[str, list] | None:
     """Play one episode; returns its per-step values by column, or ``None`` if the policy gave up.
 
-    With ``action_noise`` the env executes a perturbed action (:class:`jat_train.noise.ActionNoise`, seeded by
+    With ``action_noise`` the env executes a perturbed action (:class:`jat_train.collection.noise.ActionNoise`, seeded by
     ``seed``) and the policy's own action is recorded.
 
     Raises:
@@ -162,14 +162,14 @@ def collect(
         test_fraction: share of the episodes (the last ones) put in the ``test`` split.
         progress: show a tqdm progress bar.
         max_failures: episodes the policy may give up on before this fails (default ``episodes + 10``).
-        action_noise: DART noise scale for the ``train`` episodes (:mod:`jat_train.noise`): the env executes a
+        action_noise: DART noise scale for the ``train`` episodes (:mod:`jat_train.collection.noise`): the env executes a
             perturbed action, the policy's own is recorded; the ``test`` episodes are played without noise.
         max_steps: a budget of env steps (default none): each split stops early once its episodes hold its share
             of it (``test_fraction`` for ``test``); the episode that crosses the budget is kept, and a split that
             should have episodes keeps at least one. Long-episode tasks then cost about what short ones do.
 
     Returns:
-        The data set, with the features of :func:`jat_train.schema.features_for`.
+        The data set, with the features of :func:`jat_train.collection.schema.features_for`.
 
     Raises:
         ValueError: the task has no env, no expert and no policy was given, an observation or action does

@@ -1,6 +1,6 @@
 """Whole tasks in worker processes: each worker runs one task's episodes at a time, so every core works.
 
-A task's episodes are seeded by the task's own seeds (:mod:`jat_train.rollouts`), so where a task runs does not
+A task's episodes are seeded by the task's own seeds (:mod:`jat_train.evaluation.rollouts`), so where a task runs does not
 change what it returns: :func:`map_tasks` gives the same results as a loop, in the tasks' order.
 
 Workers are forked: they inherit the policy (a model already loaded, the expert, a user's factory) and the task

@@ -2,8 +2,8 @@
 
 :func:`config_from_args` parses ``jat-train`` arguments (:func:`build_parser`) into a :class:`TrainConfig`, and
 :func:`check_paths` refuses paths that cannot work before anything is built. The entry point that runs them,
-``jat_train.trainer.main``, stays with the loop (``python -m jat_train.trainer``, ``accelerate launch -m
-jat_train.trainer``).
+``jat_train.training.trainer.main``, stays with the loop (``python -m jat_train.training.trainer``, ``accelerate launch -m
+jat_train.training.trainer``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from jat_train.sources import SHUFFLE_BUFFER
+from jat_train.data import SHUFFLE_BUFFER
 
 
 @dataclass
@@ -34,12 +34,12 @@ class TrainConfig:
         shuffle_buffer: streamed hub data: episodes in each task's shuffle buffer (0: none). Resuming is exact
             with 0 or 1; with more, the rest of the epoch interrupted by the checkpoint differs (``datasets`` does
             not save the buffer's episodes) and every later epoch is exact (see
-            ``jat_train.sources.StreamEpisodes``).
+            ``jat_train.data.sources.StreamEpisodes``).
         preset: model preset (``"tiny"``, ``"small"``).
         model_overrides: ``JatConfig`` fields overriding the preset (e.g. ``{"num_layers": 1}``).
         init_from: start from a saved model (``save_pretrained`` directory) instead of a fresh one.
         normalize_inputs: standardise each RL task's real-valued observation fields and rewards with its training
-            data's mean and standard deviation, stored in the model's config (:mod:`jat_train.input_stats`);
+            data's mean and standard deviation, stored in the model's config (:mod:`jat_train.training.input_stats`);
             ignored with ``init_from`` (the model keeps its own statistics).
         tokenizer: hub id or local path of a tokenizer, or ``"bpe:N"`` to train an N-token byte-level BPE on
             the training data's strings (offline runs); ``None``: GPT-2's.
@@ -56,7 +56,7 @@ class TrainConfig:
         task_batch_size: the most windows per batch of some tasks, by task or domain name (a task's own name wins):
             tasks whose windows cost more than their tokens say (image frames through a convolutional encoder).
         batch_tokens: if set, a token budget per batch: a task whose ``batch_size`` windows would hold more gets
-            fewer windows per batch (long windows of text or long episodes; :func:`jat_train.batches.windows_per_batch`).
+            fewer windows per batch (long windows of text or long episodes; :func:`jat_train.data.batches.windows_per_batch`).
         grad_accum: batches per optimizer step on each process.
         learning_rate, warmup_steps, weight_decay, adam_betas, adam_eps: AdamW and its linear schedule.
         max_grad_norm: gradient clipping (``None`` or 0: none).
@@ -66,10 +66,10 @@ class TrainConfig:
         cpu: force the CPU even where an accelerator exists.
         num_threads: torch CPU threads per process (``None``: at most 2).
         num_workers: DataLoader worker processes building batches ahead of the model (decoding, windowing,
-            collation; :class:`jat_train.loader.BatchLoader`); 0 builds them in the training process. Either way
+            collation; :class:`jat_train.data.loader.BatchLoader`); 0 builds them in the training process. Either way
             the batches and the resumed position are the same.
         log_every: write a log record every this many steps.
-        eval_every, eval_episodes, eval_envs: periodic evaluation with ``jat_train.evaluate.evaluate`` on the
+        eval_every, eval_episodes, eval_envs: periodic evaluation with ``jat_train.evaluation.evaluate.evaluate`` on the
             tasks that have an environment (``eval_every=0``: none).
         progress: show a tqdm bar.
     """
@@ -142,8 +142,8 @@ def build_parser():
     p = argparse.ArgumentParser(
         prog="jat-train",
         description="Train a JAT model on the tasks of the installed plugins. Runs in one process or, with "
-        "`accelerate launch --multi_gpu --num_processes N -m jat_train.trainer ...` (GPUs, or N CPU processes "
-        "where there is no GPU) or `torchrun --standalone --nproc_per_node N -m jat_train.trainer ...`, on N "
+        "`accelerate launch --multi_gpu --num_processes N -m jat_train.training.trainer ...` (GPUs, or N CPU processes "
+        "where there is no GPU) or `torchrun --standalone --nproc_per_node N -m jat_train.training.trainer ...`, on N "
         "processes (DDP).",
     )
     p.add_argument("--plugins", help="comma-separated plugin names (default: all installed, or $JAT_PLUGINS)")

@@ -46,15 +46,15 @@ def data_normalize(value: float, data_mean: float | None, random: float | None) 
 def add_data_scores(results: dict[str, Any], tasks: Sequence[TaskSpec], data: str) -> dict[str, Any]:
     """Add ``data_mean`` and ``data_normalized`` (of the mean return) to each task of a ``jat-eval`` results dict,
     and to each domain and to ``all`` the aggregates of the per-episode data-normalised returns, keys prefixed
-    ``data_normalized_`` (:func:`jat_train.results.aggregate_intervals`: ``data_normalized_iqm`` is the paper's
+    ``data_normalized_`` (:func:`jat_train.evaluation.results.aggregate_intervals`: ``data_normalized_iqm`` is the paper's
     way, ``data_normalized_task_mean_iqm`` the IQM of per-task means); returns ``results`` (changed in place).
 
     Args:
-        results: what :func:`jat_train.evaluate.evaluate` returned.
+        results: what :func:`jat_train.evaluation.evaluate.evaluate` returned.
         tasks: the evaluated tasks.
         data: the local data root the model was trained on.
     """
-    from jat_train.results import aggregate_intervals
+    from jat_train.evaluation.results import aggregate_intervals
 
     by_name = {t.name: t for t in tasks}
     per_domain: dict[str, list[list[float]]] = {}
@@ -80,7 +80,7 @@ def add_data_scores(results: dict[str, Any], tasks: Sequence[TaskSpec], data: st
 
 def _bootstrap_settings(results: dict[str, Any]) -> tuple[int, int]:
     """The bootstrap's replicates and seed that made ``results``' other intervals (defaults when absent)."""
-    from jat_train.scores import DEFAULT_REPS
+    from jat_train.evaluation.scores import DEFAULT_REPS
 
     boot = results.get("bootstrap", {})
     return int(boot.get("reps", DEFAULT_REPS)), int(boot.get("seed", 0))

@@ -11,7 +11,7 @@ Stage 1 of the training-data pipeline (:mod:`jat_train.data` has the overview). 
 Both save their position with ``state_dict()``. Resuming is exact for local data and for streams with a
 shuffle buffer of 0 or 1 episode; with a larger buffer the rest of the interrupted epoch differs (``datasets``
 does not save the buffer), see :class:`StreamEpisodes`. Where the episodes are found and how they are opened is
-:mod:`jat_train.episodes`.
+:mod:`jat_train.data.episodes`.
 """
 
 from __future__ import annotations
@@ -139,7 +139,7 @@ class StreamEpisodes:
 
     The rows are read with ``IterableDataset.iter(batch_size=1)``, not ``iter(dataset)``: inside a
     ``torch.utils.data.DataLoader`` worker (``jat-train --num-workers``) the latter would give each worker only
-    its share of the shards (and its own shuffle seed), while every worker of :class:`jat_train.loader.BatchLoader`
+    its share of the shards (and its own shuffle seed), while every worker of :class:`jat_train.data.loader.BatchLoader`
     must walk the whole sequence of this rank, the same as in the training process.
 
     Resuming (``load_state_dict``): ``datasets`` saves how far the stream was read, not the episodes waiting in

@@ -1,18 +1,27 @@
-"""Training data: episodes from the hub or a local directory, cut into windows, batched one task at a time.
+"""The data room: episodes from the hub or a local directory, cut into windows, batched one task at a time.
 
-This module is the pipeline's entry point: it describes it and re-exports its public names (import them from
-here). The code lives in one module per stage:
+What it owns: where a task's episodes are and how they are read (the data-set column names ``REWARDS``,
+``SPLIT``, ``HUB``, :class:`DataError`), checking an episode against its task's spec, windows, batches and the
+DataLoader that builds them ahead.
 
-- :mod:`jat_train.sources`: where one task's episodes come from for one rank (:class:`LocalEpisodes`,
+What it may import: jat-core and the libraries only; no other room of jat-train and no top-level module (every
+other room reads data, so this room is the floor).
+
+Its interface is this package: the names in ``__all__`` below, those that the other rooms (the training loop,
+input statistics, collection's schema and store, evaluation's text and data scores), the tests and bench/ use.
+Another room imports them from here (``from jat_train.data import REWARDS``), never from a module inside
+(tests/train/test_rooms.py checks). The code lives in one module per stage:
+
+- :mod:`jat_train.data.sources`: where one task's episodes come from for one rank (:class:`LocalEpisodes`,
   :class:`StreamEpisodes`), the shared names (``REWARDS``, ``SPLIT``, ``HUB``, ``SHUFFLE_BUFFER``) and
   :class:`DataError`;
-- :mod:`jat_train.episodes`: finding and opening them (:func:`open_episodes`, :func:`open_sources`,
+- :mod:`jat_train.data.episodes`: finding and opening them (:func:`open_episodes`, :func:`open_sources`,
   :func:`hub_repo`, :func:`local_path`, :func:`load_local`, :func:`find_damage`, :func:`sample_texts`);
-- :mod:`jat_train.windows`: checking, tokenizing and cutting them into windows (:func:`check_episode`,
+- :mod:`jat_train.data.windows`: checking, tokenizing and cutting them into windows (:func:`check_episode`,
   :func:`tokenize_sample`, :class:`Window`, :class:`TaskWindows`, :class:`ShuffledWindows`);
-- :mod:`jat_train.batches`: one-task batches (:class:`Batch`, :func:`collate`, :class:`MultiTaskBatches`,
+- :mod:`jat_train.data.batches`: one-task batches (:class:`Batch`, :func:`collate`, :class:`MultiTaskBatches`,
   :func:`build_batches`);
-- :mod:`jat_train.loader`: the batches built ahead in DataLoader workers (:class:`BatchLoader`).
+- :mod:`jat_train.data.loader`: the batches built ahead in DataLoader workers (:class:`BatchLoader`).
 
 The pipeline, top to bottom:
 
@@ -54,9 +63,9 @@ later epoch is exact (see :class:`StreamEpisodes`).
 
 from __future__ import annotations
 
-from jat_train.batches import Batch, MultiTaskBatches, build_batches, collate
-from jat_train.episodes import (
-    find_damage,
+from jat_train.data.batches import Batch, MultiTaskBatches, build_batches, collate
+from jat_train.data.episodes import (
+    first_episodes,
     hub_repo,
     load_local,
     local_path,
@@ -64,59 +73,46 @@ from jat_train.episodes import (
     open_sources,
     sample_texts,
 )
-from jat_train.sources import (
-    HUB,
+from jat_train.data.loader import BatchLoader
+from jat_train.data.sources import (
     REWARDS,
     SHUFFLE_BUFFER,
-    SPLIT,
     DataError,
-    EpisodeSource,
     LocalEpisodes,
     StreamEpisodes,
-    hub_hint,
-    mirror_hint,
-    task_seed,
 )
-from jat_train.windows import (
-    ShuffledWindows,
+from jat_train.data.windows import (
     TaskWindows,
     Window,
     check_episode,
-    episode_lengths,
     tokenize_sample,
 )
 
 __all__ = [
-    "HUB",
     "REWARDS",
     "SHUFFLE_BUFFER",
-    "SPLIT",
     "Batch",
+    "BatchLoader",
     "DataError",
-    "EpisodeSource",
     "LocalEpisodes",
     "MultiTaskBatches",
-    "ShuffledWindows",
     "StreamEpisodes",
     "TaskWindows",
     "Window",
     "build_batches",
     "check_episode",
     "collate",
-    "episode_lengths",
-    "find_damage",
-    "hub_hint",
+    "first_episodes",
     "hub_repo",
     "load_local",
     "local_path",
-    "mirror_hint",
     "open_episodes",
     "open_sources",
     "sample_texts",
-    "task_seed",
     "tokenize_sample",
 ]
 
-# private helpers that lived here before the split, still importable from here
-from jat_train.batches import _collate_text, _pad_stack  # noqa: E402, F401
-from jat_train.windows import _as_array  # noqa: E402, F401
+# modules of this room another room may import by name (none: it imports the names of __all__); the rooms whose
+# interfaces this room's modules may import (none). tests/train/test_rooms.py reads both.
+INTERFACE: tuple[str, ...] = ()
+MAY_IMPORT: tuple[str, ...] = ()

@@ -2,14 +2,14 @@
 
 A task with ``TaskSpec.samples`` (text read from files, procedurally drawn image-caption pairs, any data set a
 plugin can produce on this machine) is collected like an RL task, in the same schema as its hub configuration
-(:func:`jat_train.schema.features_for`: one row per sample, one column per field)::
+(:func:`jat_train.collection.schema.features_for`: one row per sample, one column per field)::
 
     jat-collect --tasks text-local,captions-shapes --episodes 2000 --out data/ [--input-dir FOLDER]
 
 ``--episodes N`` keeps the first ``N`` rows of the source (all of them when it holds fewer); the last
 ``--test-fraction`` of them form the ``test`` split. Every value is checked against its field spec before
 anything is written (a row with a missing field, a non-string text or a wrongly shaped image is refused, naming
-the task, the row and the field), and the data set is written atomically (:func:`jat_train.store.write_data`).
+the task, the row and the field), and the data set is written atomically (:func:`jat_train.collection.store.write_data`).
 Nothing here knows a modality: the fields say what each column holds.
 """
 
@@ -21,8 +21,8 @@ from typing import Any
 
 from jat_core.specs import TaskSpec, check_field_value
 
-from jat_train.schema import encode_column, split_dataset, split_sizes
-from jat_train.store import check_destination, write_data
+from jat_train.collection.schema import encode_column, split_dataset, split_sizes
+from jat_train.collection.store import check_destination, write_data
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ them, instead of training from scratch.
 
 Nothing in a checkpoint runs as code: a checkpoint folder may come from someone else (a shared disk, a
 downloaded run). The ``.pt`` files are read with ``torch.load(weights_only=True)``, which rebuilds tensors and
-plain Python values only, plus the numpy arrays of the RNG states (:data:`jat_train.torchfiles.SAFE_GLOBALS`,
+plain Python values only, plus the numpy arrays of the RNG states (:data:`jat_train.training.torchfiles.SAFE_GLOBALS`,
 the one addition to its allowlist); a ``.pt`` file whose pickle names any other function or class is refused,
 naming it, before anything is loaded. Every checkpoint this module has written loads that way: the format is
 unchanged.
@@ -43,7 +43,7 @@ import numpy as np
 import torch
 
 from jat_train.files import fsync_file, writing
-from jat_train.torchfiles import SAFE_GLOBALS, load_torch_file, save_torch, unsafe_pickle  # noqa: F401
+from jat_train.training.torchfiles import load_torch_file, save_torch, unsafe_pickle
 
 PREFIX = "checkpoint-"
 TMP_PREFIX = ".tmp-checkpoint-"
@@ -104,7 +104,7 @@ def checkpoint_problem(path: str) -> str | None:
     the tensor data go unnoticed); ``optimizer.pt``, ``scheduler.pt`` and ``rank-<r>.pt`` for each of its
     ``world_size`` ranks are zip archives (``torch.save``'s format) whose members pass their CRC check and
     whose pickle calls nothing outside ``torch.load(weights_only=True)``'s allowlist and
-    :data:`jat_train.torchfiles.SAFE_GLOBALS` (read without unpickling: nothing in it runs).
+    :data:`jat_train.training.torchfiles.SAFE_GLOBALS` (read without unpickling: nothing in it runs).
     """
     from safetensors import safe_open
 

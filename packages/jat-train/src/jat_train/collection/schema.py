@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from jat_core.specs import PNG_STORAGE, STRING_STORAGE, FieldSpec, TaskSpec
 
-from jat_train.sources import REWARDS
+from jat_train.data import REWARDS
 
 
 def value_feature(field: FieldSpec):

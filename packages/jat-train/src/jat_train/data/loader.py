@@ -1,6 +1,6 @@
 """Batches built ahead of the model by ``torch.utils.data.DataLoader`` workers, with an exact data position.
 
-:class:`jat_train.batches.MultiTaskBatches` is a deterministic stream: the batch at step ``k`` depends only on the
+:class:`jat_train.data.batches.MultiTaskBatches` is a deterministic stream: the batch at step ``k`` depends only on the
 seed and the position. :class:`BatchLoader` runs it in ``num_workers`` worker processes that read episodes,
 decode frames, cut windows and collate, ``prefetch`` batches each ahead of the training loop:
 
@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from jat_train.batches import Batch, MultiTaskBatches
+from jat_train.data.batches import Batch, MultiTaskBatches
 
 
 class _BatchStream(IterableDataset):

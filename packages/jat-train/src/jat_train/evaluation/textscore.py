@@ -9,7 +9,7 @@ For each such task with a ``test`` split under ``DIR/<task>/`` (``jat-collect`` 
   word frequencies is well below it.
 - for tasks whose sample is a text alone, **completions** of held-out texts and how much they read like the task's
   text: the share of known words and of known pairs of words, against the unigram baseline's and the held-out
-  text's own (:mod:`jat_train.completions`).
+  text's own (:mod:`jat_train.evaluation.completions`).
 - for tasks whose sample is an image and a text (captioning), **caption accuracy**: ``model.caption(image)`` on
   each held-out image, its words compared with the reference caption's (``exact``: every word right;
   ``word_accuracy``: the share of words right, after the prompt), against what guessing gives: ``chance`` (one
@@ -35,11 +35,8 @@ from jat_core.codec import SEQUENCE
 from jat_core.sequence import window_bounds
 from jat_core.specs import PNG_STORAGE, STRING_STORAGE, FieldSpec, TaskSpec
 
-from jat_train.batches import collate
-from jat_train.completions import completion_scores, words
-from jat_train.episodes import load_local, local_path
-from jat_train.sources import DataError
-from jat_train.windows import Window, tokenize_sample
+from jat_train.data import DataError, Window, collate, load_local, local_path, tokenize_sample
+from jat_train.evaluation.completions import completion_scores, words
 
 #: held-out samples scored per task by default
 DEFAULT_SAMPLES = 200

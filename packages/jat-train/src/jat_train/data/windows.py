@@ -36,7 +36,7 @@ from jat_core.codec import SEQUENCE
 from jat_core.sequence import shift_rewards, window_bounds
 from jat_core.specs import FieldSpec, TaskSpec, check_field_value
 
-from jat_train.sources import REWARDS, DataError, EpisodeSource, LocalEpisodes, task_seed
+from jat_train.data.sources import REWARDS, DataError, EpisodeSource, LocalEpisodes, task_seed
 
 # -- one episode (or sample) ------------------------------------------------------------------------------------
 

@@ -20,10 +20,9 @@ from typing import Any
 import numpy as np
 from jat_core.specs import TaskSpec
 
-from jat_train.episodes import local_path
+from jat_train.collection.recording import PolicyFactory, collect
+from jat_train.data import REWARDS, local_path
 from jat_train.files import writing
-from jat_train.recording import PolicyFactory, collect
-from jat_train.sources import REWARDS
 
 
 @dataclass(frozen=True)
@@ -69,7 +68,7 @@ def collect_to_disk(
     policy_factory: PolicyFactory | None = None,
     **kwargs: Any,
 ) -> CollectSummary:
-    """:func:`jat_train.recording.collect`, then save to ``out/<task>/``, replacing what was there.
+    """:func:`jat_train.collection.recording.collect`, then save to ``out/<task>/``, replacing what was there.
 
     Atomic: the data set is written to ``out/.tmp-<task>-<random>/``, loaded back and checked (splits, rows,
     features), and only then moved in place of the old one. A collection that fails or is interrupted leaves
@@ -81,7 +80,7 @@ def collect_to_disk(
 
     Raises:
         UserError: ``out`` or ``out/<task>`` exists as a file.
-        ValueError: see :func:`jat_train.recording.collect`.
+        ValueError: see :func:`jat_train.collection.recording.collect`.
     """
     check_destination(task, out)
     data = collect(task, episodes, seed, policy_factory, **kwargs)

@@ -5,19 +5,19 @@
 Per optimizer step, each rank runs ``grad_accum`` one-task batches (tasks drawn by sample weight, the same task
 on every rank, each rank reading its own shard), backpropagates through ``accelerate`` (DDP across processes,
 bf16 autocast where the device has it), clips the gradient, checks that the loss is finite, and steps AdamW and
-its linear schedule. Every step is logged to ``OUT/log.jsonl`` and TensorBoard (:mod:`jat_train.runlog`); every
-``save_every`` steps an atomic checkpoint is written (:mod:`jat_train.checkpoint`). One run at a time writes an
+its linear schedule. Every step is logged to ``OUT/log.jsonl`` and TensorBoard (:mod:`jat_train.training.runlog`); every
+``save_every`` steps an atomic checkpoint is written (:mod:`jat_train.training.checkpoint`). One run at a time writes an
 output folder (:mod:`jat_train.run_lock`): a second one is refused, naming the first's pid. ``resume=True``
 continues from the latest complete checkpoint exactly as if the run had never stopped, bit for bit on CPU, for
 local data, hub data read without streaming, and streamed hub data with ``--hub-shuffle-buffer 0`` or ``1``. With a
 larger streaming shuffle buffer (the default) the rest of the epoch interrupted by the checkpoint differs, since
 ``datasets`` does not save the episodes waiting in the buffer; every later epoch is the same
-(:class:`jat_train.sources.StreamEpisodes`).
+(:class:`jat_train.data.sources.StreamEpisodes`).
 
-The settings and the ``jat-train`` command line that fills them are :mod:`jat_train.train_config`, what a run is
-built from (accelerator, precision, tokenizer, model, processor) is :mod:`jat_train.run_setup`; this module keeps
-the loop and the entry point (:func:`main`, also ``python -m jat_train.trainer`` and ``accelerate launch -m
-jat_train.trainer``) and re-exports their names.
+The settings and the ``jat-train`` command line that fills them are :mod:`jat_train.training.train_config`, what a run is
+built from (accelerator, precision, tokenizer, model, processor) is :mod:`jat_train.training.run_setup`; this module keeps
+the loop and the entry point (:func:`main`, also ``python -m jat_train.training.trainer`` and ``accelerate launch -m
+jat_train.training.trainer``) and re-exports their names.
 
 The loop knows no domain, modality or column: data come from :mod:`jat_train.data` through the processor, and
 the model decides what to do with them.
@@ -40,22 +40,20 @@ import torch
 from jat_core.memory import keep_freed_memory
 
 # re-exported (the F401 lines): names that lived here before the settings, command line, log and set-up moved out
-from jat_train import checkpoint as ckpt
-from jat_train.data import SHUFFLE_BUFFER, DataError, build_batches, open_sources, sample_texts  # noqa: F401
+from jat_train.data import BatchLoader, build_batches, open_sources
 from jat_train.files import append_line
-from jat_train.input_stats import run_normalization
-from jat_train.loader import BatchLoader
 from jat_train.run_lock import RunLockError, run_lock
-from jat_train.run_setup import (  # noqa: F401
+from jat_train.training import checkpoint as ckpt
+from jat_train.training.input_stats import run_normalization
+from jat_train.training.run_setup import (
     Amp,
-    autocast_dtype,
     build_model,
     load_run_tokenizer,
     make_accelerator,
     make_processor,
 )
-from jat_train.runlog import EVAL_FILE, LOG_FILE, RunLog, _truncate_log, read_log  # noqa: F401
-from jat_train.train_config import TrainConfig, build_parser, check_paths, config_from_args  # noqa: F401
+from jat_train.training.runlog import EVAL_FILE, RunLog, read_log  # noqa: F401
+from jat_train.training.train_config import TrainConfig, check_paths, config_from_args
 
 logger = logging.getLogger(__name__)
 
@@ -310,7 +308,7 @@ def _optimizer_step(config, accelerator, model, optimizer, scheduler, batches, s
 def _evaluate(config, accelerator, model, tasks, tokenizer, step: int, log: RunLog) -> None:
     """Periodic evaluation on the main process (the others wait); results in ``OUT/eval.jsonl``."""
     if accelerator.is_main_process:
-        from jat_train.evaluate import evaluate
+        from jat_train.evaluation.evaluate import evaluate
 
         env_tasks = [t for t in tasks if t.make_env is not None]
         if env_tasks:
@@ -358,5 +356,5 @@ def main(argv: list[str] | None = None) -> int:
     return run_console_script("jat-train", _main, argv, exit_codes={NonFiniteLossError: 1})
 
 
-if __name__ == "__main__":  # `accelerate launch -m jat_train.trainer ...`
+if __name__ == "__main__":  # `accelerate launch -m jat_train.training.trainer ...`
     raise SystemExit(main())

@@ -8,12 +8,12 @@ same way.
 Nothing here knows a domain: the schema comes from the task's field specs, the env from ``TaskSpec.make_env``
 and the policy from ``TaskSpec.expert`` or a user factory. The pieces, one module each:
 
-- :mod:`jat_train.schema`: the data set's columns and types (:func:`features_for`) and how values are encoded;
-- :mod:`jat_train.recording`: policies (:func:`load_policy_factory`), checked rollouts, and :func:`collect`
+- :mod:`jat_train.collection.schema`: the data set's columns and types (:func:`features_for`) and how values are encoded;
+- :mod:`jat_train.collection.recording`: policies (:func:`load_policy_factory`), checked rollouts, and :func:`collect`
   (policies, checks, ``--action-noise``, determinism);
-- :mod:`jat_train.store`: atomic writes to ``OUT/<task>/`` (:func:`collect_to_disk`, :func:`write_data`) and
+- :mod:`jat_train.collection.store`: atomic writes to ``OUT/<task>/`` (:func:`collect_to_disk`, :func:`write_data`) and
   the :class:`CollectSummary` of what was written;
-- :mod:`jat_train.samples`: tasks without an env, whose rows come from their ``TaskSpec.samples`` source;
+- :mod:`jat_train.collection.samples`: tasks without an env, whose rows come from their ``TaskSpec.samples`` source;
 - this module: the ``jat-collect`` command line; it re-exports the names above.
 
 ``--episodes 1`` puts its episode in ``train`` and writes an empty but typed ``test`` split (the data set loads,
@@ -27,16 +27,9 @@ import os
 from collections.abc import Sequence
 
 # re-exported: the names this module held before its schema, rollouts and writer moved out
-from jat_train.recording import PolicyFactory, collect, load_policy_factory, random_policy  # noqa: F401
-from jat_train.schema import features_for, split_sizes, value_feature  # noqa: F401
-from jat_train.store import (  # noqa: F401
-    CollectSummary,
-    check_destination,
-    collect_to_disk,
-    remove_partial,
-    summarize,
-    write_data,
-)
+from jat_train.collection.recording import collect, load_policy_factory, random_policy  # noqa: F401
+from jat_train.collection.schema import features_for, split_sizes  # noqa: F401
+from jat_train.collection.store import collect_to_disk, remove_partial, summarize, write_data  # noqa: F401
 
 
 # -- command line -------------------------------------------------------------------------------------------
@@ -121,7 +114,7 @@ def _main(argv: Sequence[str] | None) -> int:
         remove_partial(args.out)  # what a killed jat-collect left: its data set set aside is put back
         for task in tasks:
             if task.name in made:
-                from jat_train.samples import collect_samples_to_disk
+                from jat_train.collection.samples import collect_samples_to_disk
 
                 summary = collect_samples_to_disk(
                     task, args.episodes, args.out, seed=args.seed, input_dir=args.input_dir,

@@ -84,7 +84,7 @@ def _first_tokens(tokenizer: Any, text: str, count: int) -> str:
 
 def unigram_continuations(tokenizer: Any, unigram: np.ndarray, count: int, new_tokens: int, seed: int = 0) -> list[str]:
     """``count`` texts of ``new_tokens`` tokens, each drawn on its own from ``exp(unigram)`` (``(V,)`` log-probs
-    from :func:`jat_train.textscore.unigram_log_probs`), seeded; the tokenizer's special tokens are never drawn."""
+    from :func:`jat_train.evaluation.textscore.unigram_log_probs`), seeded; the tokenizer's special tokens are never drawn."""
     p = np.exp(unigram - unigram.max())
     p[[i for i in tokenizer.all_special_ids if i < len(p)]] = 0.0
     p[len(tokenizer) :] = 0.0  # rows of the model's table past the tokenizer's vocabulary

@@ -1,6 +1,6 @@
 """What a training run is built from: the accelerator, its precision, the tokenizer, the model and the processor.
 
-:func:`jat_train.trainer.train` calls these in order; each is usable on its own (tests build the model of a run
+:func:`jat_train.training.trainer.train` calls these in order; each is usable on its own (tests build the model of a run
 without training it). Mixed precision is the loop's own ``torch.autocast`` (:func:`autocast_dtype`, :class:`Amp`),
 not accelerate's (see :func:`make_accelerator`).
 """
@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from jat_train.data import DataError, sample_texts
-from jat_train.train_config import TrainConfig
+from jat_train.training.train_config import TrainConfig
 
 
 def make_accelerator(config: TrainConfig):
@@ -102,7 +102,7 @@ def build_model(config: TrainConfig, tokenizer, registry=None, input_normalizati
         tokenizer: its size sets ``vocab_size`` unless an override does.
         registry: the plugin registry that provides the codecs (default: every installed plugin).
         input_normalization: the config's ``input_normalization`` (``None``: the preset's or saved model's;
-            see :func:`jat_train.input_stats.run_normalization`).
+            see :func:`jat_train.training.input_stats.run_normalization`).
     """
     from jat_core.config import JatConfig
     from jat_core.model import JatModel

@@ -1,6 +1,6 @@
 """``jat-report``: a Markdown report of a training run and its evaluation.
 
-Reads ``OUT/log.jsonl`` (written by ``jat-train``, read by :func:`jat_train.runlog.read_log`) and
+Reads ``OUT/log.jsonl`` (written by ``jat-train``, read by :func:`jat_train.training.runlog.read_log`) and
 ``results.json`` (written by ``jat-eval``), draws the learning curve, and writes ``report.md`` with the score
 table and the plots beside it.
 """
@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 
 from jat_train.files import write_files
-from jat_train.runlog import LOG_FILE, read_log
+from jat_train.training.runlog import LOG_FILE, read_log
 
 
 def read_results(path: str | os.PathLike) -> dict:

@@ -1,12 +1,12 @@
 """Where a task's episodes are, and opening them: the hub, a mirror or replica of it, or a ``jat-collect`` directory.
 
-:func:`open_episodes` turns a ``--data`` value and a task into an :class:`jat_train.sources.EpisodeSource` for
+:func:`open_episodes` turns a ``--data`` value and a task into an :class:`jat_train.data.sources.EpisodeSource` for
 this rank (:func:`open_sources`: every task of a run, before anything else is built, so that missing data is
 reported first). The three places, and how to make a replica of the hub repo, are described in
 :mod:`jat_train.data`. Local directories are found by :func:`local_path` (the one convention, shared with
 ``jat-collect``), loaded by :func:`load_local`, and a damaged one is reported naming its damaged file
 (:func:`find_damage`). :func:`first_episodes` gives a task's first episodes (:func:`sample_texts` reads their
-strings to train a tokenizer; :mod:`jat_train.input_stats` their statistics).
+strings to train a tokenizer; :mod:`jat_train.training.input_stats` their statistics).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from jat_core.specs import TaskSpec
 
-from jat_train.sources import (
+from jat_train.data.sources import (
     HUB,
     SHUFFLE_BUFFER,
     SPLIT,

@@ -47,7 +47,7 @@ def plot_domains(results: dict[str, Any], path: str, key: str = "") -> str:
     """Bar chart of the per-domain IQM (and over all tasks) with confidence-interval whiskers.
 
     Args:
-        results: the results dict of :func:`jat_train.evaluate.summarize`.
+        results: the results dict of :func:`jat_train.evaluation.evaluate.summarize`.
         path: the PNG to write.
         key: ``""`` for the expert-normalised aggregates, ``"human_"`` for the human-normalised ones,
             ``"data_normalized_"`` for the data-normalised ones.
@@ -89,7 +89,7 @@ def plot_tasks(results: dict[str, Any], path: str, key: str = "normalized") -> s
     """Sorted horizontal bars of each task's normalised score, coloured by domain.
 
     Args:
-        results: the results dict of :func:`jat_train.evaluate.summarize`.
+        results: the results dict of :func:`jat_train.evaluation.evaluate.summarize`.
         path: the PNG to write.
         key: ``"normalized"`` (expert) or ``"human_normalized"``.
 

@@ -1,11 +1,11 @@
 """One-task batches, the task of each drawn by sample weight: stage 3 of the training-data pipeline.
 
-:func:`build_batches` gives each task its window reader (:mod:`jat_train.windows`) and a
+:func:`build_batches` gives each task its window reader (:mod:`jat_train.data.windows`) and a
 :class:`MultiTaskBatches` over them: each batch draws a task by sample weight (a seeded generator shared by every
 rank, so all ranks work on the same task at each step) and :func:`collate` stacks ``batch_size`` windows of that
 task into a :class:`Batch` of model tensors, padded to the longest window, with ``attention_mask`` and a
 per-step ``loss_weight``; the processor turns the raw arrays into tensors (it knows the columns; this module
-names none). :mod:`jat_train.data` has the overview; :class:`jat_train.loader.BatchLoader` runs the stream in
+names none). :mod:`jat_train.data` has the overview; :class:`jat_train.data.loader.BatchLoader` runs the stream in
 DataLoader workers.
 """
 
@@ -19,8 +19,8 @@ import torch
 from jat_core.codec import SEQUENCE
 from jat_core.specs import TaskSpec
 
-from jat_train.sources import REWARDS, EpisodeSource, LocalEpisodes
-from jat_train.windows import ShuffledWindows, TaskWindows, Window
+from jat_train.data.sources import REWARDS, EpisodeSource, LocalEpisodes
+from jat_train.data.windows import ShuffledWindows, TaskWindows, Window
 
 #: Batches' worth of windows sorted by length together (:meth:`ShuffledWindows.group_by_length`): a batch of short
 #: episodes is padded to about the length of its own windows instead of the longest episode drawn at random.
@@ -185,7 +185,7 @@ def build_batches(
     """The batch stream of this rank.
 
     Windows of RL tasks with local data are drawn from the whole data set in a fresh random order each epoch
-    (:class:`jat_train.windows.ShuffledWindows`, as the reference sampled them), runs of :data:`LENGTH_GROUP`
+    (:class:`jat_train.data.windows.ShuffledWindows`, as the reference sampled them), runs of :data:`LENGTH_GROUP`
     batches sorted by length so that a batch holds windows of similar lengths; streamed episodes and text
     samples are read in their (per-epoch shuffled, for local data) order and cut in turn (:class:`TaskWindows`).
 

@@ -1,7 +1,7 @@
 """Rollouts: exactly ``episodes`` episodes of a task in a gymnasium vector env, with a batched policy.
 
 :func:`run_episodes` runs them in a vector env of ``num_envs`` envs (fewer when ``episodes`` is smaller,
-:func:`make_vector_env`), with a batched policy (:mod:`jat_train.policies`): a model's agent, the task's expert
+:func:`make_vector_env`), with a batched policy (:mod:`jat_train.evaluation.policies`): a model's agent, the task's expert
 or a random policy.
 
 Determinism: episode ``j`` of a task (``0 <= j < episodes``) always resets its env with seed ``seed + j`` (so env
@@ -25,7 +25,7 @@ import numpy as np
 from jat_core.specs import TaskSpec
 from tqdm.auto import tqdm
 
-from jat_train.policies import BatchPolicy, PolicyLike, make_policy
+from jat_train.evaluation.policies import BatchPolicy, PolicyLike, make_policy
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def make_vector_env(
         num_envs: envs in the batch.
         vector: ``"sync"`` (``SyncVectorEnv``, needed by the expert policy) or ``"async"`` (one process per env).
         max_steps: optional cap on episode length (a ``TimeLimit`` truncation), on top of the env's own.
-        video_dir: where :class:`~jat_train.video.RecordEpisodeGif` writes; ``None``: no recording.
+        video_dir: where :class:`~jat_train.evaluation.video.RecordEpisodeGif` writes; ``None``: no recording.
         video_ids: per env, the global episode ids to record (envs with none are not rendered).
 
     Returns:
@@ -92,7 +92,7 @@ def make_vector_env(
             if max_steps is not None:
                 env = gym.wrappers.TimeLimit(env, max_episode_steps=max_steps)
             if ids:
-                from jat_train.video import RecordEpisodeGif
+                from jat_train.evaluation.video import RecordEpisodeGif
 
                 env = RecordEpisodeGif(env, video_dir, ids)
             return env
@@ -126,7 +126,7 @@ def run_episodes(
     Args:
         task: the task (with ``make_env``).
         policy: ``"random"``, ``"expert"``, a model (``JatModel``), or a factory ``f(task, envs)``
-            returning a :class:`~jat_train.policies.BatchPolicy`.
+            returning a :class:`~jat_train.evaluation.policies.BatchPolicy`.
         episodes: number of episodes.
         num_envs: envs run side by side (capped at ``episodes``).
         seed: episode ``j`` is seeded ``seed + j`` (see the module docstring).

@@ -15,10 +15,9 @@ import os
 from jat_core.normalization import REWARDS, Moments, normalizable
 from jat_core.specs import TaskSpec
 
-from jat_train.episodes import first_episodes
-from jat_train.sources import REWARDS as REWARDS_COLUMN
-from jat_train.train_config import TrainConfig
-from jat_train.windows import check_episode
+from jat_train.data import REWARDS as REWARDS_COLUMN
+from jat_train.data import check_episode, first_episodes
+from jat_train.training.train_config import TrainConfig
 
 #: Episodes read per task for its statistics (a Meta-World task: 20,000 steps).
 EPISODES = 200
@@ -30,7 +29,7 @@ def sample_stats(tasks: list[TaskSpec], data: str, *, episodes: int = EPISODES, 
     Args:
         tasks: task specs; tasks without an action (text, captions) and without floating-point fields are skipped.
         data: ``"hub"``, ``"hub:<repo id or directory>"`` or a local root directory (see
-            :func:`jat_train.episodes.first_episodes`).
+            :func:`jat_train.data.episodes.first_episodes`).
         episodes: episodes read per task (fewer when its data set holds fewer).
         streaming: hub data only: stream them or read the downloaded split.
 
@@ -39,7 +38,7 @@ def sample_stats(tasks: list[TaskSpec], data: str, *, episodes: int = EPISODES, 
 
     Raises:
         DataError: an episode that does not match its task's spec, ragged steps included (see
-            :func:`jat_train.windows.check_episode`).
+            :func:`jat_train.data.windows.check_episode`).
     """
     out: dict = {}
     for spec in tasks:

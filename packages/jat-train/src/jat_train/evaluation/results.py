@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 from jat_core.specs import TaskSpec
 
+from jat_train.evaluation.policies import PolicyLike
+from jat_train.evaluation.scores import DEFAULT_REPS, episode_bootstrap_iqm, stratified_bootstrap_iqm
 from jat_train.files import write_files
-from jat_train.policies import PolicyLike
-from jat_train.scores import DEFAULT_REPS, episode_bootstrap_iqm, stratified_bootstrap_iqm
 
 
 def task_scores(task: TaskSpec, returns: Sequence[float]) -> dict[str, Any]:
@@ -55,9 +55,9 @@ def aggregate_intervals(per_task: list[list[float]], reps: int, seed: int, prefi
 
     Returns:
         ``{prefix}iqm``, ``{prefix}ci_low``, ``{prefix}ci_high``: the paper's aggregate (IQM of the episodes x
-        tasks matrix, :func:`jat_train.scores.episode_bootstrap_iqm`; ``None`` when the tasks have different
+        tasks matrix, :func:`jat_train.evaluation.scores.episode_bootstrap_iqm`; ``None`` when the tasks have different
         numbers of episodes or there are none), and ``{prefix}task_mean_iqm`` / ``_ci_low`` / ``_ci_high``: the
-        IQM of the per-task means (:func:`jat_train.scores.stratified_bootstrap_iqm`).
+        IQM of the per-task means (:func:`jat_train.evaluation.scores.stratified_bootstrap_iqm`).
     """
     keys = ("iqm", "ci_low", "ci_high")
     out: dict[str, Any] = {f"{prefix}{k}": None for k in keys}
@@ -162,7 +162,7 @@ def write_report_files(results: dict[str, Any], out: str) -> list[str]:
     Raises:
         OSError: a file could not be written (a full disk): naming it and the cause; ``out`` is as it was.
     """
-    from jat_train.plots import plot_domains, plot_tasks
+    from jat_train.evaluation.plots import plot_domains, plot_tasks
 
     os.makedirs(out, exist_ok=True)
 

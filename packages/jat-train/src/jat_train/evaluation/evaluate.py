@@ -5,13 +5,13 @@
     results = evaluate(model, tasks, episodes=10, num_envs=4, seed=0, out="runs/eval")
 
 For each task it runs exactly ``episodes`` episodes in a gymnasium vector env of ``num_envs`` envs (fewer when
-``episodes`` is smaller), with a batched policy (:mod:`jat_train.policies`): a model's agent, the task's expert
+``episodes`` is smaller), with a batched policy (:mod:`jat_train.evaluation.policies`): a model's agent, the task's expert
 or a random policy. The work is done in two rooms, whose names this module re-exports:
 
-- :mod:`jat_train.rollouts`: the vector envs and the stepping loop (:func:`make_vector_env`,
+- :mod:`jat_train.evaluation.rollouts`: the vector envs and the stepping loop (:func:`make_vector_env`,
   :func:`run_episodes`, :func:`episode_schedule`), and their determinism: episode ``j`` of a task is always
   seeded ``seed + j``, so the random and expert policies' returns depend only on ``seed``, not on ``num_envs``;
-- :mod:`jat_train.results`: the results dict (:func:`summarize`, :func:`task_scores`: per task the raw mean and
+- :mod:`jat_train.evaluation.results`: the results dict (:func:`summarize`, :func:`task_scores`: per task the raw mean and
   std of the returns and the normalised scores, per domain and over all tasks the IQM of the normalised scores
   with a 95% stratified bootstrap interval) and its files (:func:`write_report_files`: ``results.json`` and the
   plots).
@@ -31,25 +31,18 @@ from jat_core.specs import TaskSpec
 from tqdm.auto import tqdm
 
 # re-exported (the F401 lines): names that lived here before the rollouts and the results moved out
-from jat_train.policies import BatchPolicy, PolicyLike, make_policy  # noqa: F401
-from jat_train.results import (  # noqa: F401
-    _task_line,
-    policy_name,
-    summarize,
-    task_scores,
-    write_report_files,
-)
-from jat_train.rollouts import (  # noqa: F401
+from jat_train.evaluation.policies import PolicyLike
+from jat_train.evaluation.results import _task_line, policy_name, summarize, write_report_files
+from jat_train.evaluation.rollouts import (  # noqa: F401
     VECTOR_KINDS,
     VIDEO_EPISODES,
     _accepts,
-    _rollout,
     episode_schedule,
     make_vector_env,
     run_episodes,
 )
-from jat_train.scores import DEFAULT_REPS, stratified_bootstrap_iqm  # noqa: F401
-from jat_train.taskpool import map_tasks
+from jat_train.evaluation.scores import DEFAULT_REPS
+from jat_train.evaluation.taskpool import map_tasks
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +81,7 @@ def evaluate(
         reps: bootstrap replicates.
         video_episodes: episodes recorded per task with ``video``.
         agent_kwargs: passed to the model's agent (e.g. a tokenizer).
-        workers: processes that run whole tasks side by side (:func:`jat_train.taskpool.map_tasks`); the results
+        workers: processes that run whole tasks side by side (:func:`jat_train.evaluation.taskpool.map_tasks`); the results
             are the same as with one.
 
     Returns:
@@ -242,7 +235,7 @@ def _main(argv: list[str] | None) -> int:
     from jat_core.memory import keep_freed_memory
     from jat_core.plugins import load_plugins
 
-    from jat_train.episodes import local_path
+    from jat_train.data import local_path
 
     args = build_parser().parse_args(argv)
     for name in ("episodes", "num_envs", "video_episodes", "reps", "samples", "workers"):
@@ -307,7 +300,7 @@ def _main(argv: list[str] | None) -> int:
     if text_tasks:
         results["text_tasks"] = _text_scores(policy, args.model, text_tasks, args.data, args.samples)
     if args.data is not None:
-        from jat_train.datascore import add_data_scores
+        from jat_train.evaluation.datascore import add_data_scores
 
         add_data_scores(results, tasks, args.data)
     if args.model is not None:
@@ -329,7 +322,7 @@ def _main(argv: list[str] | None) -> int:
 
 
 def _text_scores(model: Any, path: str, tasks: list[TaskSpec], data: str, samples: int) -> dict[str, Any]:
-    """:func:`jat_train.textscore.text_task_scores` with the tokenizer saved beside the model.
+    """:func:`jat_train.evaluation.textscore.text_task_scores` with the tokenizer saved beside the model.
 
     Raises:
         UserError: the model directory holds no tokenizer that loads.
@@ -337,7 +330,7 @@ def _text_scores(model: Any, path: str, tasks: list[TaskSpec], data: str, sample
     from jat_core.cli import UserError
     from jat_core.tokenizer import load_tokenizer
 
-    from jat_train.textscore import text_task_scores
+    from jat_train.evaluation.textscore import text_task_scores
 
     try:
         tokenizer = load_tokenizer(path)

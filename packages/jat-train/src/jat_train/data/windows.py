@@ -256,8 +256,10 @@ def episode_lengths(dataset: Any) -> np.ndarray:
     return np.array([len(r) for r in dataset[REWARDS]], dtype=np.int64)
 
 
-#: memory one task's :class:`ShuffledWindows` may keep decoded episodes in (bytes)
-EPISODE_CACHE_BYTES = 1 << 30
+#: memory one task's :class:`ShuffledWindows` may keep decoded episodes in (bytes): room for two Atari episodes of
+#: the longest length (27,000 steps of 4x84x84 frames, 0.76 GB each decoded), since with room for one only, a task
+#: whose windows alternate between two such episodes decodes a whole episode for each window it draws
+EPISODE_CACHE_BYTES = 2 << 30
 
 
 def _nbytes(value: Any) -> int:

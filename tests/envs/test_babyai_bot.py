@@ -1,4 +1,4 @@
-"""The faster BabyAI bot decides as minigrid's own: same actions, same seen cells, same searches, on every level."""
+"""The faster BabyAI code computes what minigrid's does: the bot's actions, seen cells and searches; the view."""
 
 import warnings
 
@@ -70,3 +70,23 @@ def test_the_expert_without_an_observation_grid_plans_the_stock_way():
                 break
         actions.append(played)
     assert actions[0] == actions[1] and len(actions[0]) > 3
+
+
+@pytest.mark.parametrize("task", sorted(ENV_IDS))
+def test_view_observes_as_minigrids_gen_obs(task):
+    """The env's gen_obs (jat_envs.babyai.view) against minigrid's own, along random play (pickups, drops, doors)."""
+    env = make_env(ENV_IDS[task])
+    raw = env.unwrapped
+    stock = type(raw).gen_obs  # minigrid's method, beneath the one make_env installs
+    rng = np.random.default_rng(0)
+    for seed in (0, 1):
+        env.reset(seed=seed)
+        for step in range(100):
+            ours, theirs = raw.gen_obs(), stock(raw)
+            where = f"{task} seed {seed} step {step}"
+            assert ours["direction"] == theirs["direction"] and ours["mission"] == theirs["mission"], where
+            assert ours["image"].dtype == theirs["image"].dtype, where
+            np.testing.assert_array_equal(ours["image"], theirs["image"], err_msg=where)
+            _, _, terminated, truncated, _ = env.step(int(rng.integers(7)))
+            if terminated or truncated:
+                break

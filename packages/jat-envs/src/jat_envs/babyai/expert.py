@@ -64,7 +64,9 @@ def expert(
         max_seconds: wall-clock seconds allowed for the episode.
 
     Returns:
-        ``policy(observation) -> action`` (an ``int``), or ``None`` once a guard trips or the bot fails.
+        ``policy(observation) -> action`` (an ``int``), or ``None`` once a guard trips or the bot fails;
+        ``observation`` is the env's latest (the bot marks the cells it sees from its ``discrete_observations``;
+        without that field it asks the env for the view).
     """
     from jat_envs.babyai.bot import FastBot
 

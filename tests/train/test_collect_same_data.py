@@ -76,3 +76,14 @@ def test_collect_gathers_what_the_library_code_gathers(registry, name):
     assert len(ours["train"]) + len(ours["test"]) == episodes
     if name in DIGESTS:
         assert digest(ours) == DIGESTS[name], name
+
+
+def test_expert_evaluation_in_a_vector_env_plays_the_same_episodes(registry):
+    """jat-eval's expert policy steps several envs with autoreset: the bot reads each env's own latest view."""
+    from jat_train.evaluate import run_episodes
+
+    task = registry.task("babyai-go-to")
+    ours = run_episodes(task, "expert", 6, 3, seed=0, progress=False)
+    theirs = run_episodes(with_library_methods(task), "expert", 6, 3, seed=0, progress=False)
+    assert ours["lengths"] == theirs["lengths"] and ours["returns"] == theirs["returns"]
+    assert max(ours["lengths"]) > 20  # long episodes: the views of the three envs interleave

@@ -130,3 +130,16 @@ def test_atari_experts_bench_reports_scores_and_cost():
     assert row["return_mean"] == row["returns"][0] >= 90 and row["return_std"] == 0
     assert row["normalised"] == pytest.approx((row["return_mean"] - 0.1) / (97.968393 - 0.1))
     assert row["steps_mean"] > 0 and row["policy_ms_per_step"] > 0 and row["env_ms_per_step"] > 0
+
+
+def test_collect_bench_compares_two_checkouts_on_the_same_data():
+    root = str(BENCH.parent)  # this checkout against itself: the same data, ratios near 1
+    rows = run_json("collect.py", "--tasks", "babyai-go-to-red-ball,metaworld-reach", "--episodes", "1",
+                    "--rounds", "1", "--baseline", root)
+    assert [r["task"] for r in rows] == ["babyai-go-to-red-ball", "metaworld-reach", "domain:babyai",
+                                         "domain:metaworld", "all"]
+    for row in rows:
+        assert row["steps"] > 0 and row["rate"] > 0 and row["cpu_rate"] > 0 and row["speedup"] > 0, row
+        assert row["same_data"] is True
+        assert 0 <= row["env_share"] <= 1 and 0 <= row["expert_share"] <= 1, row
+    assert rows[-1]["steps"] == rows[0]["steps"] + rows[1]["steps"]

@@ -1,8 +1,10 @@
 """The BabyAI expert: minigrid's BabyAI bot, with guards against its endless loops.
 
-The bot plans on the env's true state (``env.unwrapped``), not on observations, so the policy ignores the
-observation it is given. It must be created right after ``reset`` and asked for exactly one action per step,
-which is what ``TaskSpec.expert`` promises (a fresh policy per episode, after each reset).
+The bot plans on the env's true state (``env.unwrapped``); of the observation it is given it reads only which
+cells of the view are visible (:class:`jat_envs.babyai.bot.FastBot`, the bot with its costly steps done faster to
+the same decisions), so it must be given the env's latest observation. It must be created right after ``reset``
+and asked for exactly one action per step, which is what ``TaskSpec.expert`` promises (a fresh policy per
+episode, after each reset).
 
 On a few levels (``UnlockToUnlock``, rarely ``GoToImpUnlock``) the bot can plan for ever inside one call: it keeps
 pushing subgoals. Three guards turn that into a skipped episode: a budget of subgoals per planning call
@@ -62,29 +64,37 @@ def expert(
         max_seconds: wall-clock seconds allowed for the episode.
 
     Returns:
-        ``policy(observation) -> action`` (an ``int``), or ``None`` once a guard trips or the bot fails.
+        ``policy(observation) -> action`` (an ``int``), or ``None`` once a guard trips or the bot fails;
+        ``observation`` is the env's latest (the bot marks the cells it sees from its ``discrete_observations``;
+        without that field it asks the env for the view).
     """
-    from minigrid.utils.baby_ai_bot import BabyAIBot
+    from jat_envs.babyai.bot import FastBot
 
-    bot = BabyAIBot(env)
+    bot = FastBot(env)
     bot.stack = _BudgetedStack(bot.stack)
     start = time.monotonic()
     steps = 0
 
     def policy(observation: dict) -> int | None:
         nonlocal steps
-        name = env.unwrapped.spec.id if env.unwrapped.spec else type(env.unwrapped).__name__
         if steps >= max_steps or time.monotonic() - start > max_seconds:
             warnings.warn(
-                f"{name}: the BabyAI bot ran out of steps or time; giving up this episode", stacklevel=2
+                f"{_name(env)}: the BabyAI bot ran out of steps or time; giving up this episode", stacklevel=2
             )
             return None
         steps += 1
         bot.stack.refill(max_subgoals)
+        if "discrete_observations" in observation:
+            bot.see(observation["discrete_observations"])
         try:
             return int(bot.replan())
         except Exception as exc:  # the bot is a heuristic planner: any failure only costs this episode
-            warnings.warn(f"{name}: the BabyAI bot failed ({exc!r}); giving up this episode", stacklevel=2)
+            warnings.warn(f"{_name(env)}: the BabyAI bot failed ({exc!r}); giving up this episode", stacklevel=2)
             return None
 
     return policy
+
+
+def _name(env: Any) -> str:
+    """The env's id (for warnings)."""
+    return env.unwrapped.spec.id if env.unwrapped.spec else type(env.unwrapped).__name__

@@ -1,9 +1,9 @@
 """Collection throughput: ``jat-collect``'s env-steps per second per core, this checkout against a baseline one.
 
 Each side runs in fresh processes (``--worker``) whose ``PYTHONPATH`` holds the four packages of its checkout
-(``packages/*/src``), so both run the same timing code around their own :func:`jat_train.recording.collect`, what
-``jat-collect`` calls for a task with an env. For every task a worker first collects one untimed episode (imports,
-Meta-World's goal list drawn once per process), then times ``collect(task, episodes, seed)``: wall time
+(``packages/*/src``), so both run the same timing code around their own
+:func:`jat_train.collection.recording.collect`, what ``jat-collect`` calls for a task with an env. For every
+task a worker first collects one untimed episode (imports, Meta-World's goal list drawn once per process), then times ``collect(task, episodes, seed)``: wall time
 (``perf_counter``) and the process's CPU time (``process_time``, one core's seconds: the per-core rate under
 contention), env construction, rollouts and the ``datasets`` conversion included, writing to disk excluded. Then
 it collects the same episodes again with the env's ``step``/``reset`` and the expert's calls timed (the profile
@@ -94,7 +94,11 @@ def timed_task(task):
 def worker(tasks: list[str], episodes: int, seed: int) -> None:
     """Collect each task, timed, and print one JSON line per task."""
     from jat_core.plugins import load_plugins
-    from jat_train.recording import collect
+
+    try:
+        from jat_train.collection.recording import collect
+    except ImportError:  # a baseline checkout from before jat-train's rooms
+        from jat_train.recording import collect
 
     registry = load_plugins(None)
     for name in tasks:

@@ -90,3 +90,30 @@ def test_view_observes_as_minigrids_gen_obs(task):
             _, _, terminated, truncated, _ = env.step(int(rng.integers(7)))
             if terminated or truncated:
                 break
+
+
+def test_the_fast_bot_overrides_methods_the_stock_bot_calls(monkeypatch):
+    """FastBot replaces two of minigrid's own (private) methods: a minigrid release that renames them or stops
+    calling them from ``replan`` must fail here, not leave the fast code unused without a word."""
+    import inspect
+
+    for name in ("_process_obs", "_breadth_first_search"):
+        assert name in vars(BabyAIBot), f"minigrid's BabyAIBot has no {name} any more"
+        stock = inspect.signature(vars(BabyAIBot)[name])
+        assert inspect.signature(vars(FastBot)[name]).parameters.keys() == stock.parameters.keys(), name
+    called = {"_process_obs": 0, "_breadth_first_search": 0}
+    for name in called:
+        original = vars(FastBot)[name]
+
+        def spy(self, *args, _original=original, _name=name, **kwargs):
+            called[_name] += 1
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(FastBot, name, spy)
+    env = make_env(ENV_IDS["babyai-go-to"])
+    obs, _ = env.reset(seed=0)
+    bot = FastBot(env)
+    for _ in range(5):
+        bot.see(obs["discrete_observations"])
+        obs, *_ = env.step(int(bot.replan()))
+    assert called["_process_obs"] >= 5 and called["_breadth_first_search"] > 0, called

@@ -14,7 +14,7 @@ import warnings
 import pytest
 from jat_core.plugins import load_plugins
 from jat_envs.babyai.expert import MAX_SUBGOALS_PER_STEP, _BudgetedStack
-from jat_train.collect import collect
+from jat_train.collection.collect import collect
 from minigrid.utils.baby_ai_bot import BabyAIBot
 
 #: sha256 of ``collect(task, 4, seed=0)`` (see :func:`digest`), collected with minigrid's own bot and gen_obs
@@ -80,7 +80,7 @@ def test_collect_gathers_what_the_library_code_gathers(registry, name):
 
 def test_expert_evaluation_in_a_vector_env_plays_the_same_episodes(registry):
     """jat-eval's expert policy steps several envs with autoreset: the bot reads each env's own latest view."""
-    from jat_train.evaluate import run_episodes
+    from jat_train.evaluation.evaluate import run_episodes
 
     task = registry.task("babyai-go-to")
     ours = run_episodes(task, "expert", 6, 3, seed=0, progress=False)

@@ -256,9 +256,9 @@ def episode_lengths(dataset: Any) -> np.ndarray:
     return np.array([len(r) for r in dataset[REWARDS]], dtype=np.int64)
 
 
-#: memory one task's :class:`ShuffledWindows` may keep decoded episodes in (bytes): room for two Atari episodes of
-#: the longest length (27,000 steps of 4x84x84 frames, 0.76 GB each decoded), since with room for one only, a task
-#: whose windows alternate between two such episodes decodes a whole episode for each window it draws
+#: memory one task's :class:`ShuffledWindows` may keep decoded episodes in (bytes): room for two of the longest
+#: image episodes in the published data (27,000 steps of 4x84x84 frames, 0.76 GB each decoded), since with room for
+#: one only, a task whose windows alternate between two such episodes decodes a whole episode for each window drawn
 EPISODE_CACHE_BYTES = 2 << 30
 
 

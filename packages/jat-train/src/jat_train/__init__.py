@@ -16,7 +16,10 @@ The modules at this level belong to no single room, by what imports them:
 - :mod:`jat_train.generalist` and :mod:`jat_train.phases`: ``jat-generalist``, the orchestration over every room
   (collect with the cache, train, evaluate, report) and its phase clock;
 - :mod:`jat_train.cli`: the console scripts ``jat-train``, ``jat-eval`` and ``jat-collect``; it only parses and
-  calls each room's ``main``.
+  calls each room's ``main``;
+- ``trainer``, ``train_config``, ``evaluate``, ``store`` and ``schema``: the import paths the docs gave before the
+  rooms (``python -m jat_train.trainer`` in launch scripts, ``jat_train.trainer.train``...), kept working; each
+  takes its names from the room's interface.
 """
 
 __version__ = "0.1.0"

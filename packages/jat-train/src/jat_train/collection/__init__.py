@@ -14,11 +14,12 @@ What it may import: the data room's interface (``jat_train.data``: the column na
 data live) and the shared top-level modules :mod:`jat_train.files` and :mod:`jat_train.run_lock`.
 
 Its interface, the modules of ``INTERFACE`` below: ``collect`` (``main``: :mod:`jat_train.cli`; it re-exports
-what a program that collects needs) and ``datacache`` (:mod:`jat_train.generalist`). This package re-exports
-nothing.
+what a program that collects needs), ``datacache`` (:mod:`jat_train.generalist`), and ``store`` and ``schema``
+(documented API: ``collect_to_disk`` and the data-set schema, also at their paths from before the rooms,
+``jat_train.store`` and ``jat_train.schema``). This package re-exports nothing.
 """
 
 # modules of this room another room may import; the rooms whose interfaces this room's modules may import.
 # tests/train/test_rooms.py reads both.
-INTERFACE = ("collect", "datacache")
+INTERFACE = ("collect", "datacache", "store", "schema")
 MAY_IMPORT = ("data",)
